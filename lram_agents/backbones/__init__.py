@@ -1,0 +1,1 @@
+"""Sequence backbones behind one interface: ``forward(x, state) -> (y, state)``."""

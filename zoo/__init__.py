@@ -1,0 +1,1 @@
+"""The model zoo: a manifest of named models and their files."""
