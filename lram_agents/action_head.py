@@ -1,0 +1,103 @@
+"""The shared action head: 18 discrete classes, then ``num_bins`` bins per continuous dimension.
+
+One linear layer predicts every part at once (no autoregression over dimensions). An env with
+``n`` discrete actions uses the first ``n`` classes; an env with ``d`` continuous dimensions uses the
+first ``d`` bin groups, and the padded groups are left out of the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lram_agents.tokenizer import ActionTokenizer
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Which part of the shared head an environment uses."""
+
+    kind: Literal["discrete", "continuous"]
+    size: int  # number of discrete actions, or of continuous dimensions
+
+    def __post_init__(self):
+        if self.kind not in ("discrete", "continuous"):
+            raise ValueError(f"action kind must be 'discrete' or 'continuous', got {self.kind!r}")
+        if self.size < 1:
+            raise ValueError(f"action size must be >= 1, got {self.size}")
+
+    @classmethod
+    def from_space(cls, space: gym.Space) -> ActionSpec:
+        if isinstance(space, gym.spaces.Discrete):
+            return cls("discrete", int(space.n))
+        if isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)):
+            return cls("continuous", int(space.shape[0]))
+        raise TypeError(f"unsupported action space {space}: use Discrete or a bounded 1-D Box")
+
+
+class ActionHead(nn.Module):
+    """Linear layer to ``num_discrete + max_dims * num_bins`` logits, and the loss and decoding."""
+
+    def __init__(self, d_model: int, num_discrete: int = 18, max_dims: int = 8, num_bins: int = 256):
+        super().__init__()
+        self.num_discrete, self.max_dims, self.num_bins = num_discrete, max_dims, num_bins
+        self.tokenizer = ActionTokenizer(num_bins=num_bins, num_discrete=num_discrete)
+        self.proj = nn.Linear(d_model, num_discrete + max_dims * num_bins)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.proj(h)
+
+    def check_spec(self, spec: ActionSpec) -> None:
+        limit = self.num_discrete if spec.kind == "discrete" else self.max_dims
+        if spec.size > limit:
+            raise ValueError(f"{spec.kind} action of size {spec.size} does not fit the head (at most {limit})")
+
+    def logits_for(self, logits: torch.Tensor, spec: ActionSpec) -> torch.Tensor:
+        """The spec's part of the logits: (..., n) for discrete, (..., d, num_bins) for continuous."""
+        self.check_spec(spec)
+        if spec.kind == "discrete":
+            return logits[..., : spec.size]
+        bins = logits[..., self.num_discrete :].unflatten(-1, (self.max_dims, self.num_bins))
+        return bins[..., : spec.size, :]
+
+    def loss(self, logits: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross entropy. actions: (B, T) ints or (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps."""
+        part = self.logits_for(logits, spec)
+        if spec.kind == "discrete":
+            targets = self.tokenizer.encode_discrete(actions, spec.size).to(part.device)
+            per_step = F.cross_entropy(part.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
+        else:
+            targets = self.tokenizer.encode_continuous(actions).to(part.device)
+            per_dim = F.cross_entropy(part.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
+            per_step = per_dim.mean(-1)
+        if mask is None:
+            return per_step.mean()
+        mask = mask.to(per_step.dtype)
+        return (per_step * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def decode(
+        self,
+        logits: torch.Tensor,
+        spec: ActionSpec,
+        deterministic: bool = True,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Actions from logits: (...) long for discrete, (..., d) bin centres in [-1, 1] for continuous."""
+        part = self.logits_for(logits, spec)
+        if deterministic:
+            classes = part.argmax(-1)
+        else:
+            if temperature <= 0:
+                raise ValueError(f"temperature must be > 0, got {temperature}")
+            probs = torch.softmax(part.float() / temperature, dim=-1)
+            classes = torch.multinomial(probs.flatten(0, -2), 1, generator=generator).view(probs.shape[:-1])
+        if spec.kind == "discrete":
+            return self.tokenizer.decode_discrete(classes)
+        return self.tokenizer.decode_continuous(classes)

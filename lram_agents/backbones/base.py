@@ -1,0 +1,47 @@
+"""The interface every sequence backbone implements.
+
+A backbone maps token embeddings ``x`` of shape (B, L, D) to outputs of the same shape and carries a
+recurrent state between calls:
+
+* ``forward(x, state=None) -> (y, state)`` handles a whole training sequence (parallel / chunkwise)
+  and a single timestep's tokens at inference with the same code; ``state=None`` means "empty".
+* ``init_state(batch_size, device, dtype)`` builds the empty state.
+* ``reset_state(state, mask)`` empties the rows whose episode starts (``mask``: (B,) bool).
+
+States are flat ``dict[str, Tensor]`` whose tensors all have the batch as their first dimension, so
+rows can be selected, reset and checkpointed without knowing the backbone.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+State = dict[str, torch.Tensor]
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    d_model: int
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]: ...
+
+    def init_state(
+        self, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State: ...
+
+    def reset_state(self, state: State, mask: torch.Tensor) -> State: ...
+
+
+def select_rows(state: State, index: torch.Tensor) -> State:
+    """The sub-state of the rows in ``index`` (a (B,) bool mask or integer indices)."""
+    return {name: tensor[index] for name, tensor in state.items()}
+
+
+def check_reset_mask(mask: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Validate an episode-start mask and return it as a (B,) bool tensor."""
+    mask = torch.as_tensor(mask)
+    if mask.shape != (batch_size,):
+        raise ValueError(f"episode-start mask must have shape ({batch_size},), got {tuple(mask.shape)}")
+    return mask.to(torch.bool)

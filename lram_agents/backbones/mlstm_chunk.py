@@ -1,0 +1,102 @@
+"""The mLSTM cell over a chunk of tokens, starting from a recurrent state.
+
+The `xlstm` package computes the mLSTM either in parallel from an empty state (training) or one token
+at a time (``step``). For inference we want one timestep's tokens (3 of them) in one pass from the
+carried state, and for training the same function from the empty state; this module is that function.
+It follows the stabilised formulation of the xLSTM paper:
+
+    C_t = f_t C_{t-1} + i_t k_t v_t^T,   n_t = f_t n_{t-1} + i_t k_t,   h_t = C_t^T q_t / max(|n_t^T q_t|, e^{-m_t})
+
+with log-space gates and the stabiliser m_t = max over all log weights contributing to step t.
+An *empty* state has m = -inf, so nothing from before the chunk contributes; this matches the
+package's parallel form exactly. (The package's own ``step`` starts from m = 0, which changes the
+e^{-m} floor slightly on the first tokens.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+MState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # C (B,NH,DH,DH), n (B,NH,DH), m (B,NH)
+
+
+def empty_mlstm_state(batch: int, heads: int, head_dim: int, device=None, dtype=None) -> MState:
+    """C = 0, n = 0, m = -inf: a state that contributes nothing."""
+    c = torch.zeros(batch, heads, head_dim, head_dim, device=device, dtype=dtype)
+    n = torch.zeros(batch, heads, head_dim, device=device, dtype=dtype)
+    m = torch.full((batch, heads), float("-inf"), device=device, dtype=dtype)
+    return c, n, m
+
+
+def mlstm_chunk(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    igate: torch.Tensor,
+    fgate: torch.Tensor,
+    state: MState | None,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, MState]:
+    """One chunk of L tokens in parallel, from ``state`` (None: empty).
+
+    Args:
+        q, k, v: (B, NH, L, DH).  igate, fgate: gate pre-activations (B, NH, L).
+    Returns:
+        h: (B, NH, L, DH) and the state after the chunk.
+    """
+    L, DH = q.shape[-2], q.shape[-1]
+    k = k / math.sqrt(DH)
+    log_f_cum = F.logsigmoid(fgate).cumsum(-1)  # b_t = sum_{s<=t} log f_s            (B,NH,L)
+    # log weight of token s in the output of token t: b_t - b_s + i_s, for s <= t
+    log_w = log_f_cum.unsqueeze(-1) - log_f_cum.unsqueeze(-2) + igate.unsqueeze(-2)  # (B,NH,L,L)
+    causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
+    log_w = log_w.masked_fill(~causal, float("-inf"))
+    m = log_w.amax(-1)  # (B,NH,L)
+    if state is not None:
+        c0, n0, m0 = state
+        log_w0 = log_f_cum + m0.unsqueeze(-1)  # weight of the carried state at token t
+        m = torch.maximum(m, log_w0)
+    scores = (q @ k.transpose(-1, -2)) * torch.exp(log_w - m.unsqueeze(-1))  # (B,NH,L,L)
+    num = scores @ v
+    den = scores.sum(-1)
+    if state is not None:
+        w0 = torch.exp(log_w0 - m)  # (B,NH,L)
+        num = num + w0.unsqueeze(-1) * (q @ c0)
+        den = den + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
+    h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
+    return h, _final_state(k, v, igate, log_f_cum, m[..., -1], state)
+
+
+def _final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
+    """The state after the last token of the chunk (stabiliser m_last)."""
+    w = torch.exp(log_f_cum[..., -1:] - log_f_cum + igate - m_last.unsqueeze(-1))  # (B,NH,L)
+    kw = k * w.unsqueeze(-1)
+    c = kw.transpose(-1, -2) @ v  # (B,NH,DH,DH)
+    n = kw.sum(-2)  # (B,NH,DH)
+    if state is not None:
+        c0, n0, m0 = state
+        w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
+        c = c + w0[..., None, None] * c0
+        n = n + w0[..., None] * n0
+    return c, n, m_last
+
+
+def mlstm_chunkwise(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    igate: torch.Tensor,
+    fgate: torch.Tensor,
+    state: MState | None,
+    chunk_size: int,
+) -> tuple[torch.Tensor, MState]:
+    """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size))."""
+    outputs = []
+    for start in range(0, q.shape[-2], chunk_size):
+        part = slice(start, start + chunk_size)
+        h, state = mlstm_chunk(q[..., part, :], k[..., part, :], v[..., part, :], igate[..., part], fgate[..., part], state)
+        outputs.append(h)
+    return torch.cat(outputs, dim=-2), state

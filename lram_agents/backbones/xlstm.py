@@ -1,0 +1,202 @@
+"""xLSTM backbone on the `xlstm` package's block stack (mLSTM blocks, optionally sLSTM blocks).
+
+Parameters live in ``xlstm.xLSTMBlockStack`` (so names and initialisation are the package's). The
+forward pass is ours so that it can start from a carried state: mLSTM blocks run
+:func:`mlstm_chunkwise`, sLSTM blocks run the package's layer with ``return_last_state``. The
+package's own token-by-token ``step`` is kept as the plain reference path (:meth:`step_reference`).
+
+Variants: ``slstm_at=[]`` is xLSTM [1:0]; ``slstm_at=[1]`` (16M) ... is the LRAM paper's [7:1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from xlstm import (
+    FeedForwardConfig,
+    mLSTMBlockConfig,
+    mLSTMLayerConfig,
+    sLSTMBlockConfig,
+    sLSTMLayerConfig,
+    xLSTMBlockStack,
+    xLSTMBlockStackConfig,
+)
+
+from lram_agents.backbones.base import State, check_reset_mask
+from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
+from lram_agents.config_utils import require
+
+
+@dataclass
+class XLSTMConfig:
+    """Hyper-parameters of the xLSTM backbone (names as in the `xlstm` package)."""
+
+    d_model: int = 512
+    num_blocks: int = 8
+    num_heads: int = 4
+    slstm_at: list[int] = field(default_factory=list)
+    proj_factor: float = 2.0  # mLSTM up-projection
+    conv1d_kernel_size: int = 4
+    qkv_proj_blocksize: int = 4
+    ffn_proj_factor: float = 1.3  # feed-forward of the sLSTM blocks
+    slstm_backend: Literal["vanilla", "cuda"] = "vanilla"
+    chunk_size: int = 64  # tokens per chunk in the chunkwise mLSTM (training memory ~ L * chunk_size)
+    context_tokens: int = 256  # size of the package's causal mask, used by its parallel forward only
+    dropout: float = 0.0
+    type: Literal["xlstm"] = "xlstm"
+
+    def __post_init__(self):
+        require(self.type == "xlstm", "type", self.type, "must be 'xlstm'")
+        for name in ("d_model", "num_blocks", "num_heads", "conv1d_kernel_size", "chunk_size", "context_tokens"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        require(self.d_model % self.num_heads == 0, "d_model", self.d_model, f"must be divisible by num_heads={self.num_heads}")
+        self.slstm_at = list(self.slstm_at)
+        bad = [i for i in self.slstm_at if not 0 <= i < self.num_blocks]
+        require(not bad, "slstm_at", self.slstm_at, f"positions must lie in [0, {self.num_blocks - 1}]")
+        require(self.slstm_backend in ("vanilla", "cuda"), "slstm_backend", self.slstm_backend, "must be 'vanilla' or 'cuda'")
+        require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
+        require(self.proj_factor > 0 and self.ffn_proj_factor > 0, "proj_factor", self.proj_factor, "must be > 0")
+
+    @property
+    def variant(self) -> str:
+        """The paper's notation: [mLSTM:sLSTM] ratio, '1:0' or '7:1'."""
+        return "1:0" if not self.slstm_at else "7:1"
+
+
+def _stack_config(cfg: XLSTMConfig) -> xLSTMBlockStackConfig:
+    mlstm = mLSTMBlockConfig(
+        mlstm=mLSTMLayerConfig(
+            conv1d_kernel_size=cfg.conv1d_kernel_size,
+            qkv_proj_blocksize=cfg.qkv_proj_blocksize,
+            num_heads=cfg.num_heads,
+            proj_factor=cfg.proj_factor,
+        )
+    )
+    slstm = sLSTMBlockConfig(
+        slstm=sLSTMLayerConfig(
+            backend=cfg.slstm_backend,
+            num_heads=cfg.num_heads,
+            conv1d_kernel_size=cfg.conv1d_kernel_size,
+            bias_init="powerlaw_blockdependent",
+        ),
+        feedforward=FeedForwardConfig(proj_factor=cfg.ffn_proj_factor, act_fn="gelu"),
+    )
+    return xLSTMBlockStackConfig(
+        mlstm_block=mlstm,
+        slstm_block=slstm if cfg.slstm_at else None,
+        context_length=cfg.context_tokens,
+        num_blocks=cfg.num_blocks,
+        embedding_dim=cfg.d_model,
+        slstm_at=list(cfg.slstm_at),
+        dropout=cfg.dropout,
+    )
+
+
+class XLSTMBackbone(nn.Module):
+    """xLSTM block stack with a state-carrying forward: ``forward(x, state) -> (y, state)``."""
+
+    def __init__(self, config: XLSTMConfig):
+        super().__init__()
+        self.config = config
+        self.d_model = config.d_model
+        self.stack = xLSTMBlockStack(_stack_config(config))
+        self._is_slstm = [i in config.slstm_at for i in range(config.num_blocks)]
+
+    # ---- state ---------------------------------------------------------------------------------
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        p = next(self.parameters())
+        device, dtype = device or p.device, dtype or p.dtype
+        state: State = {}
+        for i, block in enumerate(self.stack.blocks):
+            layer = block.xlstm
+            if self._is_slstm[i]:
+                hidden = layer.config.embedding_dim
+                state[f"{i}.slstm"] = torch.zeros(batch_size, layer.config.num_states, hidden, device=device, dtype=dtype)
+                state[f"{i}.conv"] = torch.zeros(batch_size, self.config.conv1d_kernel_size - 1, hidden, device=device, dtype=dtype)
+            else:
+                inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
+                c, n, m = empty_mlstm_state(batch_size, heads, inner // heads, device, dtype)
+                state.update({f"{i}.C": c, f"{i}.n": n, f"{i}.m": m})
+                state[f"{i}.conv"] = torch.zeros(batch_size, self.config.conv1d_kernel_size - 1, inner, device=device, dtype=dtype)
+        return state
+
+    def reset_state(self, state: State, mask: torch.Tensor) -> State:
+        """Empty the rows of ``mask`` (True = episode starts). Returns a new state dict."""
+        batch = next(iter(state.values())).shape[0]
+        mask = check_reset_mask(mask, batch).to(next(iter(state.values())).device)
+        empty = self.init_state(batch, *_device_dtype(state))
+        return {k: torch.where(_expand(mask, v), empty[k], v) for k, v in state.items()}
+
+    # ---- forward -------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """x: (B, L, D) -> y: (B, L, D); ``state=None`` starts from the empty state."""
+        new_state: State = {}
+        for i, block in enumerate(self.stack.blocks):
+            run = self._slstm_block if self._is_slstm[i] else self._mlstm_block
+            x = run(block, i, x, state, new_state)
+        return self.stack.post_blocks_norm(x), new_state
+
+    def _mlstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:
+        layer = block.xlstm
+        cell = layer.mlstm_cell
+        B, L, _ = x.shape
+        inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
+        x_mlstm, z = layer.proj_up(block.xlstm_norm(x)).split(inner, dim=-1)
+        conv_state = state[f"{i}.conv"] if state is not None else x_mlstm.new_zeros(B, self.config.conv1d_kernel_size - 1, inner)
+        x_conv, out[f"{i}.conv"] = _causal_conv(layer.conv1d.conv, x_mlstm, conv_state)
+        x_conv = layer.conv_act_fn(x_conv)
+        q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
+        gate_in = torch.cat([q, k, v], dim=-1)
+        igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
+        fgate = cell.fgate(gate_in).transpose(1, 2)
+
+        def heads_first(t):  # (B, L, H) -> (B, NH, L, DH)
+            return t.view(B, L, heads, -1).transpose(1, 2)
+
+        mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
+        h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
+            heads_first(q), heads_first(k), heads_first(v), igate, fgate, mstate, self.config.chunk_size
+        )
+        h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
+        h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
+        return x + layer.dropout(layer.proj_down(h))
+
+    def _slstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:
+        conv = state[f"{i}.conv"] if state is not None else None
+        # the package keeps the sLSTM state as (num_states, B, H); ours is batch-first
+        cell_state = state[f"{i}.slstm"].transpose(0, 1).contiguous() if state is not None else None
+        y, last = block.xlstm(block.xlstm_norm(x), conv_state=conv, slstm_state=cell_state, return_last_state=True)
+        out[f"{i}.conv"] = last["conv_state"]
+        out[f"{i}.slstm"] = last["slstm_state"].transpose(0, 1)
+        x = x + y
+        return x + block.ffn(block.ffn_norm(x))
+
+    # ---- plain reference path --------------------------------------------------------------------
+    @torch.no_grad()
+    def step_reference(self, x: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """The `xlstm` package's own recurrent ``step``, one token at a time (slow; for tests)."""
+        outputs = []
+        for t in range(x.shape[1]):
+            y, state = self.stack.step(x[:, t : t + 1], state)
+            outputs.append(y)
+        return torch.cat(outputs, dim=1), state
+
+
+def _causal_conv(conv: nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth-wise causal convolution of x (B, L, D) continuing from the last K-1 inputs."""
+    padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
+    y = F.conv1d(padded.transpose(1, 2), conv.weight, conv.bias, groups=conv.groups)
+    return y.transpose(1, 2), padded[:, x.shape[1] :]
+
+
+def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _device_dtype(state: State):
+    t = next(iter(state.values()))
+    return t.device, t.dtype

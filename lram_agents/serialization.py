@@ -1,0 +1,90 @@
+"""Saving and loading models as ``config.json`` + ``model.safetensors`` (no pickle), atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint on disk is missing, truncated, corrupted or does not match its config."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    with _atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    with _atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+
+
+class _atomic_path:
+    """Context manager yielding a temporary path beside ``path``; renamed over it on success."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            Path(self.tmp).unlink(missing_ok=True)
+            return False
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
+        return False
+
+
+def save_model(model, directory: str | Path) -> None:
+    directory = Path(directory)
+    # contiguous copies: safetensors refuses views that share storage
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_save_tensors(directory / WEIGHTS_FILE, tensors, metadata={"format": "pt"})
+    model.config.save(directory / CONFIG_FILE)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu"):
+    """Build the model from ``config.json`` and load ``model.safetensors`` strictly."""
+    from lram_agents.config import LRAMConfig
+    from lram_agents.model import LRAMModel
+
+    directory = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory / name} does not exist")
+    config = LRAMConfig.load(directory / CONFIG_FILE)
+    try:
+        tensors = load_file(directory / WEIGHTS_FILE, device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{directory / WEIGHTS_FILE} is truncated or corrupted: {err}") from None
+    model = LRAMModel(config).to(device)
+    _load_strict(model, tensors, directory / WEIGHTS_FILE)
+    return model.eval()
+
+
+def _load_strict(model, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[name].shape)}")
+    model.load_state_dict(tensors, strict=True)

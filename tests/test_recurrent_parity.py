@@ -1,0 +1,99 @@
+"""The recurrent path (one timestep per call, carried state) equals the parallel forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import SMALL_BACKBONES, random_timesteps, slice_steps, small_config
+from lram_agents.model import LRAMModel
+
+TOL = 1e-4
+BATCH, STEPS, BOUNDARY = 3, 14, 6
+RESET_ROWS = torch.tensor([True, False, True])  # rows 0 and 2 start a new episode at BOUNDARY
+
+
+def step_through(model: LRAMModel, steps, reset_at: int | None = None, reset_rows=None) -> torch.Tensor:
+    """Logits from feeding one timestep per call, resetting ``reset_rows`` before ``reset_at``."""
+    state, outputs = None, []
+    for t in range(steps.batch_shape[1]):
+        start = reset_rows if t == reset_at else None
+        out = model(slice_steps(steps, (slice(None), slice(t, t + 1))), state, episode_start=start)
+        state = out.state
+        outputs.append(out.logits)
+    return torch.cat(outputs, dim=1)
+
+
+@pytest.mark.parametrize("backbone", sorted(SMALL_BACKBONES))
+@pytest.mark.parametrize("include_actions", [False, True])
+def test_step_equals_parallel_across_partial_reset(backbone, include_actions):
+    model = LRAMModel(small_config(backbone, include_actions=include_actions)).eval()
+    steps = random_timesteps(BATCH, STEPS, actions=5 if include_actions else None)
+    with torch.no_grad():
+        stepped = step_through(model, steps, reset_at=BOUNDARY, reset_rows=RESET_ROWS)
+        whole = model(steps).logits  # every row as one episode
+        after = model(slice_steps(steps, (slice(None), slice(BOUNDARY, None)))).logits  # fresh from BOUNDARY
+    carried = ~RESET_ROWS
+    diff_before = (stepped[:, :BOUNDARY] - whole[:, :BOUNDARY]).abs().max().item()
+    diff_carried = (stepped[carried] - whole[carried]).abs().max().item()
+    diff_reset = (stepped[RESET_ROWS, BOUNDARY:] - after[RESET_ROWS]).abs().max().item()
+    print(f"{backbone} actions={include_actions}: max |step - parallel| before {diff_before:.2e}, "
+          f"carried row {diff_carried:.2e}, reset rows {diff_reset:.2e}")
+    assert diff_before <= TOL and diff_carried <= TOL and diff_reset <= TOL
+    # the reset really changed the reset rows: without it they would follow the whole-sequence output
+    assert (stepped[RESET_ROWS, BOUNDARY:] - whole[RESET_ROWS, BOUNDARY:]).abs().max().item() > 1e-3
+
+
+@pytest.mark.parametrize("backbone", ["xlstm-7:1", "transformer"])
+def test_image_observations_step_equals_parallel(backbone):
+    model = LRAMModel(small_config(backbone, image_shape=(1, 64, 64))).eval()
+    steps = random_timesteps(2, 5, image_shape=(1, 64, 64))
+    with torch.no_grad():
+        assert (step_through(model, steps) - model(steps).logits).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("backbone", ["xlstm-7:1", "xlstm-1:0"])
+def test_xlstm_matches_the_packages_own_step(backbone):
+    """Our chunkwise forward against the `xlstm` package's token-by-token ``step`` (the plain path)."""
+    from lram_agents.backbones.xlstm import XLSTMBackbone
+
+    backbone_module = XLSTMBackbone(SMALL_BACKBONES[backbone]).eval()
+    x = torch.randn(3, 40, 64)
+    with torch.no_grad():
+        ours, _ = backbone_module(x)
+        package_parallel = backbone_module.stack(x)
+        package_steps, _ = backbone_module.step_reference(x)
+    assert (ours - package_parallel).abs().max().item() <= TOL
+    assert (ours - package_steps).abs().max().item() <= TOL
+
+
+def test_xlstm_state_after_chunks_equals_state_after_parallel():
+    from lram_agents.backbones.xlstm import XLSTMBackbone
+
+    backbone_module = XLSTMBackbone(SMALL_BACKBONES["xlstm-7:1"]).eval()
+    x = torch.randn(2, 21, 64)
+    with torch.no_grad():
+        _, whole = backbone_module(x)
+        state = None
+        for t in range(0, 21, 3):
+            _, state = backbone_module(x[:, t : t + 3], state)
+    for name in whole:
+        assert torch.allclose(whole[name], state[name], atol=1e-4), name
+
+
+def test_transformer_sliding_window_equals_parallel_over_the_kept_window():
+    """When the KV cache is full the oldest half is dropped and positions restart at 0."""
+    from lram_agents.backbones.transformer import TransformerBackbone
+
+    backbone_module = TransformerBackbone(SMALL_BACKBONES["transformer"]).eval()  # 96 positions
+    x = torch.randn(2, 120, 64)
+    with torch.no_grad():
+        state, outputs = backbone_module.init_state(2), []
+        for t in range(0, 120, 3):
+            y, state = backbone_module(x[:, t : t + 3], state)
+            outputs.append(y)
+        stepped = torch.cat(outputs, dim=1)
+        # at token 96 the cache held 96 tokens: the newest 48 (tokens 48..95) were kept
+        window, _ = backbone_module(x[:, 48:120])
+    assert (stepped[:, 96:] - window[:, 48:]).abs().max().item() <= TOL
+    assert state["inputs"].shape[1] == 72
