@@ -1,0 +1,167 @@
+"""How environment data becomes model inputs, shared by agents (acting) and datasets (training).
+
+* Rewards and returns are divided by a per-domain reward scale (LRAM: Meta-World 200, DMControl 100,
+  Atari 20, others 1); at inference R̂_{t+1} = R̂_t - r_t / scale, starting at the target return.
+* Observations: vectors become float32 (optionally normalised); images become uint8 (C, H, W) of the
+  model's image shape (grey-scaled and resized if needed).
+* Continuous actions are rescaled between the env's Box bounds and the head's [-1, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lram_agents.action_head import ActionSpec
+from lram_agents.config_utils import ConfigError, from_dict, require
+
+DOMAIN_REWARD_SCALES = {"metaworld": 200.0, "dmcontrol": 100.0, "atari": 20.0}
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+def reward_scale_for(domain: str) -> float:
+    """LRAM's reward scale of a domain (1 for domains the paper does not scale)."""
+    return DOMAIN_REWARD_SCALES.get(domain.lower(), 1.0)
+
+
+@dataclass
+class Preprocessing:
+    """The per-task numbers saved beside a model (``preprocessing.json``).
+
+    Attributes:
+        reward_scale: rewards and returns are divided by this.
+        target_return: the (unscaled) return the agent is conditioned on at the start of an episode.
+        obs_mean, obs_std: optional normalisation of vector observations.
+    """
+
+    reward_scale: float = 1.0
+    target_return: float = 0.0
+    obs_mean: list[float] | None = None
+    obs_std: list[float] | None = None
+
+    def __post_init__(self):
+        require(np.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale", self.reward_scale, "must be > 0")
+        require(np.isfinite(self.target_return), "target_return", self.target_return, "must be finite")
+        require((self.obs_mean is None) == (self.obs_std is None), "obs_std", self.obs_std, "give obs_mean and obs_std together")
+        if self.obs_std is not None:
+            require(len(self.obs_mean) == len(self.obs_std), "obs_std", len(self.obs_std), f"length must equal obs_mean's ({len(self.obs_mean)})")
+            require(min(self.obs_std) > 0, "obs_std", min(self.obs_std), "entries must be > 0")
+
+    def save(self, directory: str | Path) -> None:
+        from lram_agents.serialization import atomic_write_text
+
+        atomic_write_text(Path(directory) / PREPROCESSING_FILE, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Preprocessing:
+        path = Path(directory) / PREPROCESSING_FILE
+        try:
+            return from_dict(cls, json.loads(path.read_text()), where=f" in {path}")
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON: {err}") from None
+
+
+def returns_to_go(rewards: torch.Tensor | np.ndarray, reward_scale: float = 1.0) -> torch.Tensor:
+    """R̂_t = (sum of rewards from t to the end) / reward_scale, along the last axis."""
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    return rewards.flip(-1).cumsum(-1).flip(-1) / reward_scale
+
+
+def previous(values: torch.Tensor, fill: float | int) -> torch.Tensor:
+    """Shift right by one step along T of (B, T, ...): the inputs r_{t-1} / a_{t-1}, ``fill`` at t = 0."""
+    first = torch.full_like(values[:, :1], fill)
+    return torch.cat([first, values[:, :-1]], dim=1)
+
+
+class ObservationAdapter:
+    """Turns a batch of env observations into the model's state input, validating them.
+
+    Vector spaces (1-D Box) -> float32 (N, S); image spaces (uint8 Box, HWC or CHW) -> uint8
+    (N, C, H, W) with the model's ``image_shape``.
+    """
+
+    def __init__(self, space: gym.Space, image_shape: tuple[int, int, int] | None = None, max_state_dim: int = 204,
+                 preprocessing: Preprocessing | None = None):
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"unsupported observation space {space}: use a Box (vector or uint8 image)")
+        self.space = space
+        self.is_image = space.dtype == np.uint8 and len(space.shape) == 3
+        self.image_shape = image_shape
+        if self.is_image and image_shape is None:
+            raise ValueError(f"image observations {space.shape} need a model with an image encoder (config.image_shape)")
+        if not self.is_image:
+            size = int(np.prod(space.shape))
+            if size > max_state_dim:
+                raise ValueError(f"observations of {size} dims exceed the model's max_state_dim={max_state_dim}")
+        pre = preprocessing or Preprocessing()
+        self.mean = None if pre.obs_mean is None else torch.tensor(pre.obs_mean, dtype=torch.float32)
+        self.std = None if pre.obs_std is None else torch.tensor(pre.obs_std, dtype=torch.float32)
+
+    def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """obs: (N, *space.shape) -> model states (N, S) or (N, C, H, W)."""
+        obs = torch.as_tensor(np.asarray(obs))
+        if tuple(obs.shape[1:]) != tuple(self.space.shape):
+            raise ValueError(f"observation batch of shape {tuple(obs.shape)}; expected (N, {', '.join(map(str, self.space.shape))})")
+        if self.is_image:
+            if obs.dtype != torch.uint8:
+                raise TypeError(f"image observations must be uint8, got {obs.dtype}")
+            return to_model_image(obs, self.image_shape)
+        obs = obs.reshape(obs.shape[0], -1)
+        if obs.dtype.is_complex:
+            raise TypeError(f"vector observations must be real numbers, got {obs.dtype}")
+        obs = obs.to(torch.float32)
+        if not torch.isfinite(obs).all():
+            bad = obs[~torch.isfinite(obs)][0].item()
+            raise ValueError(f"observation contains a non-finite value ({bad})")
+        if self.mean is not None:
+            obs = (obs - self.mean) / self.std
+        return obs
+
+
+def to_model_image(images: torch.Tensor, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 (N, H, W, C) or (N, C, H, W) -> uint8 (N, *image_shape): grey-scale and resize as needed."""
+    channels_last = images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3)
+    x = images.permute(0, 3, 1, 2) if channels_last else images
+    x = x.float()
+    want_c, want_h, want_w = image_shape
+    if x.shape[1] == 3 and want_c == 1:
+        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif x.shape[1] != want_c:
+        raise ValueError(f"images with {x.shape[1]} channels cannot feed a model expecting {want_c}")
+    if tuple(x.shape[-2:]) != (want_h, want_w):
+        x = F.interpolate(x, size=(want_h, want_w), mode="area")
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+class ActionAdapter:
+    """Converts between the env's action space and the head's action space ([-1, 1] or classes)."""
+
+    def __init__(self, space: gym.Space):
+        self.space = space
+        self.spec = ActionSpec.from_space(space)
+        if self.spec.kind == "continuous":
+            self.low = torch.as_tensor(space.low, dtype=torch.float32)
+            self.high = torch.as_tensor(space.high, dtype=torch.float32)
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        """Head actions (N,) ints or (N, d) in [-1, 1] -> env actions (N, ...) numpy."""
+        if self.spec.kind == "discrete":
+            return actions.cpu().numpy().astype(np.int64)
+        scaled = self.low + (actions.float().cpu() + 1.0) * 0.5 * (self.high - self.low)
+        return scaled.numpy().astype(self.space.dtype)
+
+    def to_model(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Env actions (N, ...) -> (N,) int64 or (N, d) float32 in [-1, 1] (clipped to the bounds)."""
+        actions = torch.as_tensor(np.asarray(actions))
+        if self.spec.kind == "discrete":
+            return actions.long().reshape(-1)
+        actions = actions.float().reshape(-1, self.spec.size)
+        unit = 2.0 * (actions - self.low) / (self.high - self.low) - 1.0
+        return unit.clamp(-1.0, 1.0)
