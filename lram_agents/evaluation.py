@@ -95,7 +95,7 @@ def evaluate(
     """Play ``n_episodes`` episodes (spread evenly over the envs of a vector env) and measure them.
 
     Args:
-        agent: bound to ``env``'s spaces here; its memory starts empty.
+        agent: bound to ``env``'s spaces here; its memory starts empty and is emptied again at the end.
         env: a Gymnasium env or vector env (any autoreset mode).
         keep_memory: keep memory across each env's consecutive episodes (in-context evaluation);
             default: the agent's setting.
@@ -115,6 +115,7 @@ def evaluate(
             return _run(agent, vector, n_episodes, deterministic, seed, bar)
     finally:
         agent.keep_memory = saved_setting
+        agent.forget()  # the memory holds the vector env's rows: no use to a later act()
 
 
 def _run(agent: Agent, env, n_episodes: int, deterministic: bool | None, seed: int | None, bar) -> EvaluationResult:

@@ -30,7 +30,8 @@ def load(name_or_path: str | Path, device: str | torch.device = "auto", *, pretr
     """An agent from the zoo (by name) or from a directory written by ``Agent.save_pretrained``.
 
     Args:
-        name_or_path: a zoo name (see :func:`list_models`) or a directory path.
+        name_or_path: a zoo name (see :func:`list_models`) or a directory path (an existing directory
+            wins over a zoo name, as in Hugging Face's ``from_pretrained``).
         device: ``"auto"`` (CUDA when available, else CPU), or any torch device.
         pretrained: False builds the architecture with random weights (the zoo's presets have no
             trained weights yet; they raise an error that says so unless this is False).
