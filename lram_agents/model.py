@@ -21,6 +21,7 @@ from torch import nn
 
 from lram_agents.action_head import ActionHead
 from lram_agents.backbones import State, build_backbone
+from lram_agents.backbones.base import keep_rows
 from lram_agents.config import LRAMConfig
 from lram_agents.encoders import ActionEncoder, ImpalaCNN, ScalarEncoder, VectorEncoder
 
@@ -126,6 +127,11 @@ class LRAMModel(nn.Module):
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Empty the rows of ``mask`` (True where an episode starts and memory is not kept)."""
         return self.backbone.reset_state(state, mask)
+
+    def keep_rows(self, old: State, new: State, mask: torch.Tensor) -> State:
+        """``new`` with the rows of ``mask`` back at ``old``: those rows did not step (their input was ignored)."""
+        keep = getattr(self.backbone, "keep_rows", None)
+        return keep(old, new, mask) if keep is not None else keep_rows(old, new, mask)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from lram_agents.action_head import ActionSpec
 from lram_agents.config_utils import ConfigError, from_dict, require
+from lram_agents.spaces import space_from_json
 
 DOMAIN_REWARD_SCALES = {"metaworld": 200.0, "dmcontrol": 100.0, "atari": 20.0}
 PREPROCESSING_FILE = "preprocessing.json"
@@ -39,12 +40,19 @@ class Preprocessing:
         reward_scale: rewards and returns are divided by this.
         target_return: the (unscaled) return the agent is conditioned on at the start of an episode.
         obs_mean, obs_std: optional normalisation of vector observations.
+        keep_memory: whether an agent keeps its recurrent memory across episodes by default (True for
+            in-context models trained on multi-episode contexts, e.g. Dark-Room).
+        observation_space, action_space: the env's spaces in the JSON form of :mod:`lram_agents.spaces`,
+            so that a saved agent can act without being bound to an env first; ``None``: not recorded.
     """
 
     reward_scale: float = 1.0
     target_return: float = 0.0
     obs_mean: list[float] | None = None
     obs_std: list[float] | None = None
+    keep_memory: bool = False
+    observation_space: dict | None = None
+    action_space: dict | None = None
 
     def __post_init__(self):
         require(np.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale", self.reward_scale, "must be > 0")
@@ -53,6 +61,9 @@ class Preprocessing:
         if self.obs_std is not None:
             require(len(self.obs_mean) == len(self.obs_std), "obs_std", len(self.obs_std), f"length must equal obs_mean's ({len(self.obs_mean)})")
             require(min(self.obs_std) > 0, "obs_std", min(self.obs_std), "entries must be > 0")
+        for name in ("observation_space", "action_space"):
+            if getattr(self, name) is not None:
+                space_from_json(getattr(self, name), field=name)  # raises ConfigError naming the field
 
     def save(self, directory: str | Path) -> None:
         from lram_agents.serialization import atomic_write_text
@@ -106,7 +117,10 @@ class ObservationAdapter:
 
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         """obs: (N, *space.shape) -> model states (N, S) or (N, C, H, W)."""
-        obs = torch.as_tensor(np.asarray(obs))
+        obs = np.asarray(obs)
+        if obs.dtype.kind not in "biuf":
+            raise TypeError(f"observations must be numbers, got dtype {obs.dtype} (the space's dtype is {self.space.dtype})")
+        obs = torch.as_tensor(obs)
         if tuple(obs.shape[1:]) != tuple(self.space.shape):
             raise ValueError(f"observation batch of shape {tuple(obs.shape)}; expected (N, {', '.join(map(str, self.space.shape))})")
         if self.is_image:
@@ -153,7 +167,7 @@ class ActionAdapter:
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         """Head actions (N,) ints or (N, d) in [-1, 1] -> env actions (N, ...) numpy."""
         if self.spec.kind == "discrete":
-            return actions.cpu().numpy().astype(np.int64)
+            return actions.cpu().numpy().astype(np.int64) + int(self.space.start)
         scaled = self.low + (actions.float().cpu() + 1.0) * 0.5 * (self.high - self.low)
         return scaled.numpy().astype(self.space.dtype)
 
@@ -161,7 +175,7 @@ class ActionAdapter:
         """Env actions (N, ...) -> (N,) int64 or (N, d) float32 in [-1, 1] (clipped to the bounds)."""
         actions = torch.as_tensor(np.asarray(actions))
         if self.spec.kind == "discrete":
-            return actions.long().reshape(-1)
+            return actions.long().reshape(-1) - int(self.space.start)
         actions = actions.float().reshape(-1, self.spec.size)
         unit = 2.0 * (actions - self.low) / (self.high - self.low) - 1.0
         return unit.clamp(-1.0, 1.0)

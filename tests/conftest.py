@@ -41,3 +41,12 @@ def slice_steps(steps: Timesteps, index) -> Timesteps:
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def counter_backbone(monkeypatch):
+    """Registers the test-only counter backbone (see stubs.py) for the duration of a test."""
+    from lram_agents.backbones import BACKBONES
+    from stubs import CounterBackbone, CounterConfig
+
+    monkeypatch.setitem(BACKBONES, "counter", (CounterConfig, CounterBackbone))

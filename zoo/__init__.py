@@ -1,1 +1,3 @@
-"""The model zoo: a manifest of named models and their files."""
+"""The model zoo: ``manifest.json`` lists every model (see :mod:`lram_agents.registry` for its format),
+and small trained models live in folders beside it (``<name>/config.json``, ``model.safetensors``,
+``preprocessing.json``, ``README.md``)."""

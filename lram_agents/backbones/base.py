@@ -7,6 +7,10 @@ recurrent state between calls:
   and a single timestep's tokens at inference with the same code; ``state=None`` means "empty".
 * ``init_state(batch_size, device, dtype)`` builds the empty state.
 * ``reset_state(state, mask)`` empties the rows whose episode starts (``mask``: (B,) bool).
+* optional ``keep_rows(old, new, mask)``: rows of ``mask`` go back to ``old``, as if they had not
+  stepped (an agent stepping only some of its envs, e.g. under Gymnasium's next-step autoreset).
+  Backbones whose state tensors keep their shape across a step need not define it: the model falls
+  back to :func:`keep_rows`.
 
 States are flat ``dict[str, Tensor]`` whose tensors all have the batch as their first dimension, so
 rows can be selected, reset and checkpointed without knowing the backbone.
@@ -45,3 +49,18 @@ def check_reset_mask(mask: torch.Tensor, batch_size: int) -> torch.Tensor:
     if mask.shape != (batch_size,):
         raise ValueError(f"episode-start mask must have shape ({batch_size},), got {tuple(mask.shape)}")
     return mask.to(torch.bool)
+
+
+def keep_rows(old: State, new: State, mask: torch.Tensor) -> State:
+    """``new`` with the rows of ``mask`` taken from ``old``, for states whose tensors keep their shape."""
+    batch = next(iter(new.values())).shape[0]
+    mask = check_reset_mask(mask, batch).to(next(iter(new.values())).device)
+    merged: State = {}
+    for name, tensor in new.items():
+        if old[name].shape != tensor.shape:
+            raise ValueError(
+                f"state tensor {name!r} changed shape in a step ({tuple(old[name].shape)} -> {tuple(tensor.shape)}): "
+                "the backbone must define keep_rows(old, new, mask)"
+            )
+        merged[name] = torch.where(mask.view(-1, *([1] * (tensor.dim() - 1))), old[name], tensor)
+    return merged

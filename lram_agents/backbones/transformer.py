@@ -111,6 +111,29 @@ class TransformerBackbone(nn.Module):
         length = state["inputs"].shape[1]
         return {**state, "start": torch.where(mask, torch.full_like(state["start"], length), state["start"])}
 
+    def keep_rows(self, old: State, new: State, mask: torch.Tensor) -> State:
+        """Rows of ``mask`` go back to ``old``, as if they had not stepped.
+
+        The cache length is shared by all rows, so a kept row's cache is shifted right by the tokens
+        the others gained, and its ``start`` moves by as much: the free slots at the front stay
+        hidden, and positions (index - start) of its visible tokens do not change.
+        """
+        mask = check_reset_mask(mask, new["start"].shape[0]).to(new["start"].device)
+        length = new["inputs"].shape[1]
+        if old["inputs"].shape[1] > length:  # the window slid during the step: slide the kept rows too
+            old = self._drop_oldest(old, keep=length)
+        pad = length - old["inputs"].shape[1]
+        merged: State = {"start": torch.where(mask, old["start"] + pad, new["start"])}
+        for name, tensor in new.items():
+            if name == "start":
+                continue
+            time_dim = 1 if name == "inputs" else 2  # inputs (B, L, D); keys / values (B, H, L, Dh)
+            filler = list(tensor.shape)
+            filler[time_dim] = pad
+            shifted = torch.cat([tensor.new_zeros(filler), old[name]], dim=time_dim)
+            merged[name] = torch.where(mask.view(-1, *([1] * (tensor.dim() - 1))), shifted, tensor)
+        return merged
+
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """x: (B, L, D). Without a state: causal self-attention over x (training)."""

@@ -1,0 +1,324 @@
+"""Agents: an LRAM model acting in an environment one step at a time, its memory inside.
+
+Token layout (see :mod:`lram_agents.model`): one call feeds one timestep ``(r_{t-1}, s_t, R̂_t)`` (and
+``a_{t-1}`` when the model includes actions), so the ``reward`` given with an observation is the reward
+received for the *previous* action. The return-to-go starts at the target return and follows
+``R̂_{t+1} = R̂_t - r_t / reward_scale``.
+
+Episode boundaries. At a new episode the return-to-go goes back to the target. What happens to the
+memory depends on ``keep_memory``:
+
+* cleared (the default for single-episode models): the model's state is emptied, the first step
+  sees ``r_{t-1} = 0`` (and no previous action), and the reward passed with the first observation
+  is ignored: it belongs to an episode the model has forgotten.
+* kept (in-context agents): the state carries on, and the reward passed with the first observation
+  of the new episode is fed as ``r_{t-1}``: it is the last reward of the previous episode, the one
+  signal of how that episode ended (in T-Maze-like tasks the only one). This is the token a model
+  sees when it is trained on consecutive episodes laid end to end. Only the return-to-go restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lram_agents.backbones import State
+from lram_agents.model import LRAMModel, Timesteps
+from lram_agents.preprocessing import ActionAdapter, ObservationAdapter, Preprocessing
+from lram_agents.spaces import space_from_json, space_to_json
+
+
+@dataclass(frozen=True)
+class AgentMemory:
+    """What an agent carries from one call to the next for N envs.
+
+    Never modified in place: a snapshot taken from :attr:`Agent.memory` stays valid and can be
+    given back (this is the ``state`` the Stable-Baselines3 adapter returns).
+    """
+
+    model_state: State  # the backbone's recurrent state (or KV cache), batch first
+    returns_to_go: torch.Tensor  # (N,) R̂ of the last step, divided by the reward scale
+    prev_actions: torch.Tensor  # (N,) head classes or (N, d) in [-1, 1]: a_{t-1} of the next step
+    acted: np.ndarray  # (N,) bool: the env has acted since its memory was last emptied
+
+    @property
+    def num_envs(self) -> int:
+        return int(self.acted.shape[0])
+
+
+class Agent:
+    """An :class:`LRAMModel` with its :class:`Preprocessing`, acting in Gymnasium envs.
+
+    Args:
+        model: the sequence model.
+        preprocessing: reward scale, target return, normalisation, ``keep_memory`` default and (when
+            recorded) the env's spaces.
+        observation_space, action_space: the env's spaces; default: those saved in ``preprocessing``,
+            or bind later with :meth:`bind` (``evaluate`` and ``SB3Policy`` bind to their env).
+        keep_memory: keep the recurrent memory across episodes; default ``preprocessing.keep_memory``.
+        target_return: the (unscaled) return to condition on; default ``preprocessing.target_return``.
+        deterministic: argmax actions (True) or sampled ones at ``temperature``.
+        seed: seeds the sampling of actions.
+    """
+
+    def __init__(
+        self,
+        model: LRAMModel,
+        preprocessing: Preprocessing | None = None,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        *,
+        keep_memory: bool | None = None,
+        target_return: float | None = None,
+        deterministic: bool = True,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.model = model.eval()
+        self.preprocessing = preprocessing or Preprocessing()
+        self.keep_memory = self.preprocessing.keep_memory if keep_memory is None else bool(keep_memory)
+        self.target_return = float(self.preprocessing.target_return if target_return is None else target_return)
+        self.deterministic = deterministic
+        self.temperature = temperature
+        self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+        self.observation_space: gym.Space | None = None
+        self.action_space: gym.Space | None = None
+        self._memory: AgentMemory | None = None
+        self._pending_start = True
+        if observation_space is None:
+            observation_space = _saved_space(self.preprocessing.observation_space, "observation_space")
+        if action_space is None:
+            action_space = _saved_space(self.preprocessing.action_space, "action_space")
+        if observation_space is not None and action_space is not None:
+            self.bind(observation_space=observation_space, action_space=action_space)
+
+    # ---- spaces ----------------------------------------------------------------------------------
+    def bind(self, env: Any = None, *, observation_space: gym.Space | None = None, action_space: gym.Space | None = None) -> Agent:
+        """Act in ``env``'s spaces (a Gymnasium env or vector env, or an SB3 VecEnv), or in the given ones.
+
+        Changing the spaces clears the memory. Returns the agent.
+        """
+        if env is not None:
+            vector = hasattr(env, "single_observation_space")  # Gymnasium vector envs
+            observation_space = env.single_observation_space if vector else env.observation_space
+            action_space = env.single_action_space if vector else env.action_space
+        if observation_space is None or action_space is None:
+            raise ValueError("bind() needs an env, or both observation_space and action_space")
+        if observation_space == self.observation_space and action_space == self.action_space:
+            return self
+        config = self.model.config
+        self._observations = ObservationAdapter(observation_space, config.image_shape, config.max_state_dim, self.preprocessing)
+        self._actions = ActionAdapter(action_space)
+        self.model.head.check_spec(self._actions.spec)
+        self.observation_space, self.action_space = observation_space, action_space
+        self.forget()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---- episodes and memory ---------------------------------------------------------------------
+    def reset(self) -> None:
+        """The next call starts a new episode in every env: target return restored, memory kept or
+        cleared according to :attr:`keep_memory`."""
+        self._pending_start = True
+
+    def forget(self) -> None:
+        """Drop all memory: the next call starts fresh (and may use another number of envs)."""
+        self._memory = None
+        self._pending_start = True
+
+    @property
+    def memory(self) -> AgentMemory | None:
+        """A snapshot of the agent's memory (``None`` before the first step or after :meth:`forget`)."""
+        return self._memory
+
+    @memory.setter
+    def memory(self, memory: AgentMemory | None) -> None:
+        if memory is not None and not isinstance(memory, AgentMemory):
+            raise TypeError(f"memory must be an AgentMemory or None, got {type(memory).__name__}")
+        self._memory = memory
+        self._pending_start = memory is None
+
+    # ---- acting ----------------------------------------------------------------------------------
+    def act(self, observation: Any, reward: float | None = None, *, deterministic: bool | None = None) -> Any:
+        """The action for one env's observation, an element of the action space.
+
+        ``reward`` is the reward the previous action received (``None`` is allowed only where there
+        was no previous action to be rewarded, e.g. the first step). Call :meth:`reset` between
+        episodes.
+        """
+        self._require_spaces()
+        observation = np.asarray(observation)
+        if observation.shape != self.observation_space.shape:
+            raise ValueError(
+                f"observation of shape {observation.shape} does not match the observation space's shape "
+                f"{self.observation_space.shape}"
+            )
+        return self.act_batch(observation[None], [reward], deterministic=deterministic)[0]
+
+    def act_batch(
+        self,
+        observations: Any,
+        rewards: Any = None,
+        episode_start: Any = None,
+        *,
+        active: Any = None,
+        deterministic: bool | None = None,
+    ) -> np.ndarray:
+        """Actions for N envs at once, (N,) or (N, d) in the env's action space.
+
+        Args:
+            observations: (N, *observation_space.shape).
+            rewards: (N,) the reward each env's previous action received (entries may be ``None``
+                where there was none); ``None``: no rewards (only valid at fresh starts).
+            episode_start: (N,) bool, True where the observation is the first of a new episode
+                (besides, every env starts after :meth:`reset` and at the first call).
+            active: (N,) bool, False for envs that do not step now: their memory stays as it was, their
+                ``episode_start`` is ignored and their action is a placeholder (Gymnasium's next-step
+                autoreset ignores it).
+            deterministic: overrides the agent's setting for this call.
+        """
+        self._require_spaces()
+        states = self._observations(observations)
+        n = states.shape[0]
+        memory = self._memory_for(n)
+        starts = self._mask(episode_start, n, "episode_start", default=False) | self._pending_start | ~memory.acted
+        active = self._mask(active, n, "active", default=True)
+        forget = starts & memory.acted & (not self.keep_memory)  # rows whose state the model must empty
+        fresh = starts & ~(memory.acted & self.keep_memory)  # rows at an empty start: r_{t-1} = 0, no a_{t-1}
+        prev_rewards = self._previous_rewards(rewards, n, needed=active & ~fresh)
+        with torch.inference_mode():
+            new = self._step(memory, states, prev_rewards, starts, fresh, forget, deterministic)
+            if not active.all():
+                new = self._keep(memory, new, ~active)
+        self._memory, self._pending_start = new, False
+        return self._actions.to_env(new.prev_actions)
+
+    def _step(self, memory, states, prev_rewards, starts, fresh, forget, deterministic) -> AgentMemory:
+        device, dtype = self.device, next(self.model.parameters()).dtype
+        scale = self.preprocessing.reward_scale
+        prev_r = torch.as_tensor(prev_rewards / scale, dtype=dtype, device=device)
+        starts_t = torch.as_tensor(starts, device=device)
+        rtg = torch.where(starts_t, torch.full_like(prev_r, self.target_return / scale), memory.returns_to_go - prev_r)
+        states = states.to(device) if states.dtype == torch.uint8 else states.to(device, dtype)
+        prev_a = None
+        if self.model.config.include_actions:
+            fresh_t = torch.as_tensor(fresh, device=device).view(-1, *([1] * (memory.prev_actions.dim() - 1)))
+            prev_a = torch.where(fresh_t, self._no_actions(len(starts)), memory.prev_actions)[:, None]
+            prev_a = prev_a.to(dtype) if prev_a.is_floating_point() else prev_a
+        steps = Timesteps(states[:, None], rtg[:, None], prev_r[:, None], prev_a)
+        # resetting no row still costs a pass over the state: pass the mask only when a row starts
+        reset = torch.as_tensor(forget, device=device) if forget.any() else None
+        out = self.model(steps, memory.model_state, episode_start=reset)
+        deterministic = self.deterministic if deterministic is None else deterministic
+        actions = self.model.head.decode(out.logits[:, -1], self._actions.spec, deterministic, self.temperature, self._generator)
+        return AgentMemory(out.state, rtg, actions, np.ones(len(starts), dtype=bool))
+
+    def _keep(self, old: AgentMemory, new: AgentMemory, mask: np.ndarray) -> AgentMemory:
+        """``new`` with the rows of ``mask`` back at ``old`` (they did not step)."""
+        m = torch.as_tensor(mask, device=self.device)
+        shaped = lambda t: m.view(-1, *([1] * (t.dim() - 1)))  # noqa: E731
+        return AgentMemory(
+            self.model.keep_rows(old.model_state, new.model_state, m),
+            torch.where(m, old.returns_to_go, new.returns_to_go),
+            torch.where(shaped(new.prev_actions), old.prev_actions, new.prev_actions),
+            np.where(mask, old.acted, new.acted),
+        )
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _require_spaces(self) -> None:
+        if self.observation_space is None:
+            raise RuntimeError(
+                "the agent does not know the env's spaces: pass observation_space and action_space, "
+                "call agent.bind(env), or use lram_agents.evaluate(agent, env)"
+            )
+
+    def _memory_for(self, n: int) -> AgentMemory:
+        if self._memory is None:
+            state = self.model.init_state(n, self.device)
+            rtg = torch.zeros(n, device=self.device, dtype=next(self.model.parameters()).dtype)
+            self._memory = AgentMemory(state, rtg, self._no_actions(n), np.zeros(n, dtype=bool))
+        elif self._memory.num_envs != n:
+            raise ValueError(
+                f"got {n} observations but the agent's memory holds {self._memory.num_envs} envs; "
+                "call agent.forget() to start over with another number of envs"
+            )
+        return self._memory
+
+    def _no_actions(self, n: int) -> torch.Tensor:
+        """a_{t-1} at an empty start: the 'none' class, or zeros for continuous actions."""
+        spec = self._actions.spec
+        if spec.kind == "discrete":
+            return torch.full((n,), self.model.config.num_discrete_actions, dtype=torch.long, device=self.device)
+        return torch.zeros(n, spec.size, device=self.device)
+
+    @staticmethod
+    def _mask(values: Any, n: int, name: str, default: bool) -> np.ndarray:
+        if values is None:
+            return np.full(n, default, dtype=bool)
+        mask = np.asarray(values).reshape(-1)
+        if mask.shape != (n,):
+            raise ValueError(f"{name} has {mask.size} entries for {n} envs")
+        return mask.astype(bool)
+
+    @staticmethod
+    def _previous_rewards(rewards: Any, n: int, needed: np.ndarray) -> np.ndarray:
+        """(N,) float64 rewards r_{t-1}, zero where not needed; errors name the missing or bad value."""
+        raw = np.asarray([None] * n if rewards is None else rewards, dtype=object).reshape(-1)
+        if raw.shape != (n,):
+            raise ValueError(f"got {raw.size} rewards for {n} envs")
+        values = np.zeros(n)
+        for i in np.flatnonzero(needed):
+            if raw[i] is None:
+                raise ValueError(
+                    f"reward None for env {i}: the agent acted before this observation, so it needs the reward "
+                    "that action received (r_{t-1}; with memory kept across episodes, the last reward of the "
+                    "previous episode); pass 0.0 if the env gave none"
+                )
+            try:
+                values[i] = float(raw[i])
+            except (TypeError, ValueError):
+                raise TypeError(f"reward {raw[i]!r} for env {i} is not a number") from None
+            if not np.isfinite(values[i]):
+                raise ValueError(f"reward {raw[i]!r} for env {i} is not finite")
+        return values
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def saved_preprocessing(self) -> Preprocessing:
+        """The preprocessing as it would be saved: this agent's settings and spaces included."""
+        spaces = {}
+        if self.observation_space is not None:
+            spaces = {"observation_space": space_to_json(self.observation_space), "action_space": space_to_json(self.action_space)}
+        return dataclasses.replace(self.preprocessing, keep_memory=self.keep_memory, target_return=self.target_return, **spaces)
+
+    def save_pretrained(self, directory: str | Path, *, name: str | None = None, results: Mapping[str, Any] | None = None) -> None:
+        """Write config.json, model.safetensors, preprocessing.json and a model card (README.md).
+
+        ``results``: measured numbers for the card (e.g. ``evaluate(...).summary()``); without them
+        the card says that the model has not been evaluated.
+        """
+        from lram_agents.pretrained import save_agent
+
+        save_agent(self, directory, name=name, results=results)
+
+    def __repr__(self) -> str:
+        backbone = self.model.config.backbone
+        return (
+            f"Agent({backbone.type}, {self.model.num_parameters() / 1e6:.1f}M parameters, "
+            f"target_return={self.target_return}, keep_memory={self.keep_memory}, "
+            f"spaces={'bound' if self.observation_space is not None else 'unbound'})"
+        )
+
+
+def _saved_space(data: dict | None, field: str) -> gym.Space | None:
+    return None if data is None else space_from_json(data, field)

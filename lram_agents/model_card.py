@@ -1,0 +1,71 @@
+"""The model card (README.md) written beside a saved agent: what it is, how to use it, what it scored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from lram_agents.preprocessing import Preprocessing
+
+
+def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[str, Any] | None) -> str:
+    """Markdown with Hugging Face front matter. ``results``: measured numbers, rendered as a table."""
+    config = model.config
+    backbone = config.backbone
+    lines = [
+        "---",
+        "library_name: lram_agents",
+        f"tags: [reinforcement-learning, lram, {backbone.type}]",
+        "---",
+        f"# {name}",
+        "",
+        f"A recurrent large action model with a **{backbone.type}** backbone "
+        f"({model.num_parameters() / 1e6:.1f}M parameters, d_model {config.d_model}).",
+        "",
+        "```python",
+        "import lram_agents",
+        f'agent = lram_agents.load("{name}")  # or the path of this directory',
+        "action = agent.act(obs, reward)  # reward: what the previous action received",
+        "```",
+        "",
+        "## Preprocessing",
+        "",
+        "| setting | value |",
+        "| --- | --- |",
+        f"| reward scale | {preprocessing.reward_scale} |",
+        f"| target return | {preprocessing.target_return} |",
+        f"| memory across episodes | {'kept (in-context)' if preprocessing.keep_memory else 'cleared'} |",
+        f"| observation space | {_space(preprocessing.observation_space)} |",
+        f"| action space | {_space(preprocessing.action_space)} |",
+        "",
+        "## Results",
+        "",
+        *_results(results),
+        "",
+        "## Config",
+        "",
+        "```json",
+        json.dumps(config.to_dict(), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _results(results: Mapping[str, Any] | None) -> list[str]:
+    if not results:
+        return ["Not evaluated: this checkpoint has no measured results."]
+    rows = [f"| {key} | {_value(value)} |" for key, value in results.items()]
+    return ["| metric | value |", "| --- | --- |", *rows]
+
+
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _space(data: dict | None) -> str:
+    if data is None:
+        return "not recorded"
+    if data["type"] == "Discrete":
+        return f"Discrete({data['n']})"
+    return f"Box(shape={tuple(data['shape'])}, dtype={data['dtype']})"
