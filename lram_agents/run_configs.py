@@ -196,13 +196,26 @@ class TrainConfig:
 
 
 def build_model_config(section: ModelSection) -> LRAMConfig:
+    """The model config: a preset, a config.json or inline fields, then ``overrides`` merged in
+    (nested: ``{backbone: {num_blocks: 2}}`` changes one backbone field)."""
     if section.preset is not None:
         from lram_agents.presets import preset
 
-        args = dict(section.preset)
-        return preset(args.pop("backbone", "xlstm"), args.pop("size", "16m"), args.pop("variant", None), **section.overrides, **args)
-    base = LRAMConfig.load(section.config) if section.config is not None else LRAMConfig.from_dict(section.inline)
-    return LRAMConfig.from_dict({**base.to_dict(), **section.overrides}) if section.overrides else base
+        unknown = sorted(set(section.preset) - {"backbone", "size", "variant"})
+        require(not unknown, "model.preset", unknown, "takes backbone, size and variant only")
+        base = preset(section.preset.get("backbone", "xlstm"), section.preset.get("size", "16m"), section.preset.get("variant")).to_dict()
+    elif section.config is not None:
+        base = LRAMConfig.load(section.config).to_dict()
+    else:
+        base = section.inline
+    return LRAMConfig.from_dict(_merge(base, section.overrides))
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[DataSource]:
