@@ -16,7 +16,7 @@ File layout (``T`` = steps of an episode, ``N`` = steps in the file, ``E`` = epi
         env_id          the Gymnasium id the data came from; "" if unknown
         metadata        free-form JSON object (recording settings, source algorithm, ...)
     /steps/observations   (N, *obs_shape)  s_t, the observation an action was chosen from;
-                          images are raw uint8 (H, W, C) or (C, H, W), chunked per few frames and
+                          images are raw uint8 (H, W, C) or (C, H, W), chunked per 16 frames and
                           compressed losslessly (gzip by default), vectors float32 uncompressed
     /steps/actions        (N, *act_shape)  a_t in env units (int64 for Discrete, float32 for Box)
     /steps/rewards        (N,) float32     r_t, received after a_t
@@ -54,7 +54,10 @@ FORMAT_NAME = "lram_agents.trajectories"
 FORMAT_VERSION = 1
 STEP_FIELDS = ("observations", "actions", "rewards", "terminations", "truncations")
 EPISODE_FIELDS = ("offset", "length", "return", "task", "history_id", "episode_index", "final_observation")
-FRAMES_PER_CHUNK = 4  # image chunk: a 50-step window touches ~13 chunks, a chunk of 1x64x64 is 16 KiB
+# Image chunk: 16 frames (64 KiB of 1x64x64), so gzip also finds repeats across frames. Measured on
+# Atari-like frames against 4-frame chunks: files 0.13 vs 0.23 of the raw size, a 50-frame window
+# read in 2.1 vs 3.0 ms (the larger chunks decompress some frames outside the window, still faster).
+FRAMES_PER_CHUNK = 16
 
 
 class DatasetError(ValueError):

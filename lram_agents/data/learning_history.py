@@ -90,4 +90,5 @@ def record_learning_history(algorithm: Any, total_timesteps: int, directory: str
             algorithm.learn(total_timesteps=total_timesteps, progress_bar=progress_bar)
         finally:
             algorithm.set_env(venv)
-    return RecordingSummary(episodes=recorder.episodes_finished, steps=int(algorithm.num_timesteps), returns=recorder.returns, files=list(writer.files))
+    return RecordingSummary(episodes=recorder.episodes_finished, steps=int(algorithm.num_timesteps), returns=recorder.returns,
+                            files=list(writer.files))

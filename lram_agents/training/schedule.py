@@ -25,6 +25,7 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, peak: float, floor: float) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, peak: float,
+                  floor: float) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` from ``peak`` (the optimizer's lr) to ``floor`` (LRAM: 1e-4 -> 1e-6, 4000 warm-up steps)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup_steps, total_steps, floor / peak))
