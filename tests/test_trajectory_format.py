@@ -116,3 +116,19 @@ def test_histories_are_ordered_and_split_whole(tmp_path):
     train, val = dataset.split(0.5, seed=0)
     assert {len(train.histories()), len(val.histories())} == {1}
     assert train.num_steps + val.num_steps == dataset.num_steps
+
+
+def test_cached_reads_agree_with_direct_reads(tmp_path):
+    write_dataset(tmp_path, [6, 9, 4, 7, 5], IMAGES, CONTINUOUS, per_file=2)
+    direct = TrajectoryDataset(tmp_path, cache_steps=0)
+    cached = TrajectoryDataset(tmp_path, cache_steps=10)  # smaller than the data: entries get evicted
+    cached._handles.capacity = 2  # fewer open files than files: handles get closed and reopened
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        episode = int(rng.integers(5))
+        length = int(direct.table.length[episode])
+        start = int(rng.integers(length))
+        stop = int(rng.integers(start, length + 1))
+        for name in ("observations", "actions", "rewards", "terminations", "truncations"):
+            assert np.array_equal(cached.read(episode, name, start, stop), direct.read(episode, name, start, stop)), name
+    assert cached._small.size <= 10 + 9 and len(cached._handles.files) <= 2
