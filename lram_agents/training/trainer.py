@@ -175,11 +175,11 @@ class Trainer:
             while self.step < steps:
                 begin = time.perf_counter()
                 micro = next(batches)
-                loaded = time.perf_counter()
+                loaded, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]  # the rate this step uses
                 loss, grad_norm = self._train_step(objective, micro)
                 self.step += 1
                 interval.add(loss, grad_norm, loaded - begin, time.perf_counter() - loaded)
-                self.metrics = {"loss": loss, "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"]}
+                self.metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
                 self._after_step(interval, bar)
                 if self.callback.on_step() is False:
                     return True
