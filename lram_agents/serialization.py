@@ -20,17 +20,21 @@ class CheckpointError(RuntimeError):
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
 
 
-class _atomic_path:
-    """Context manager yielding a temporary path beside ``path``; renamed over it on success."""
+class atomic_path:
+    """Context manager yielding a temporary path beside ``path``; renamed over it on success.
+
+    Use it for any file format (HDF5, PNG, ...): write to the yielded path, and readers see the
+    old file or the complete new one, never a half-written one.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -51,6 +55,9 @@ class _atomic_path:
         return False
 
 
+_atomic_path = atomic_path  # the original private name
+
+
 def save_model(model, directory: str | Path) -> None:
     directory = Path(directory)
     # contiguous copies: safetensors refuses views that share storage
@@ -69,13 +76,18 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu"):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory / name} does not exist")
     config = LRAMConfig.load(directory / CONFIG_FILE)
-    try:
-        tensors = load_file(directory / WEIGHTS_FILE, device=str(device))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{directory / WEIGHTS_FILE} is truncated or corrupted: {err}") from None
     model = LRAMModel(config).to(device)
-    _load_strict(model, tensors, directory / WEIGHTS_FILE)
+    load_weights(model, directory / WEIGHTS_FILE, device)
     return model.eval()
+
+
+def load_weights(model, path: Path, device: str | torch.device = "cpu") -> None:
+    """Load the safetensors file ``path`` into ``model`` strictly (every name and shape must match)."""
+    try:
+        tensors = load_file(path, device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is truncated or corrupted: {err}") from None
+    _load_strict(model, tensors, path)
 
 
 def _load_strict(model, tensors: dict[str, torch.Tensor], path: Path) -> None:

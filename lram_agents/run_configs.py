@@ -1,0 +1,228 @@
+"""The config files of ``lram record`` and ``lram train`` (JSON or YAML), validated field by field.
+
+``lram record`` (one of ``policy`` + ``episodes``/``steps``, or ``learning_history``)::
+
+    env: CartPole-v1            # a Gymnasium id; env_kwargs: {...} go to gym.make
+    output: data/cartpole
+    policy: random              # or {sb3: {algo: PPO, path: ppo.zip}} or {callable: "pkg.module:make_policy"}
+    episodes: 100               # or steps: 10000
+    seed: 0
+    task: ""                    # stored with every episode
+    domain: ""                  # selects the reward scale at training time (atari, dmcontrol, metaworld)
+    episodes_per_file: 1
+    image_shape: [1, 64, 64]    # convert image observations once, while recording
+    max_env_errors: 0           # env exceptions tolerated (the running episode is dropped)
+    learning_history:           # instead of policy: record an SB3 algorithm while it learns (AD)
+      algo: PPO
+      policy: MlpPolicy
+      total_timesteps: 100000
+      keep_every: 4
+      history_id: 0
+      algo_kwargs: {}
+
+``lram train``::
+
+    output_dir: runs/cartpole
+    steps: 10000
+    model:
+      preset: {backbone: xlstm, size: 16m}       # or config: path/to/config.json, or inline: {...LRAMConfig}
+      overrides: {image_shape: null, max_state_dim: 16}
+    data:                                        # one entry per domain; balanced in every batch
+      - path: data/cartpole
+        reward_scale: 1.0                        # default: the domain's (LRAM) scale
+        target_return: 500                       # default: the best return in the data
+        context: 50                              # default: trainer.context
+        windows: subtrajectory                   # default: trainer.windows
+        weight: 1.0
+    validation: []                               # optional, same form as data
+    trainer: {batch_size: 32, warmup_steps: 100} # TrainerConfig fields
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lram_agents.config import LRAMConfig
+from lram_agents.config_utils import ConfigError, from_dict, require
+from lram_agents.data.dataset import TrajectoryDataset
+from lram_agents.data.sampler import DataSource
+from lram_agents.training.config import TrainerConfig
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A JSON (``.json``) or YAML (anything else) file holding one mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as err:  # noqa: BLE001  (json and yaml raise different types)
+        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+# ---- lram record ------------------------------------------------------------------------------------
+@dataclass
+class LearningHistoryConfig:
+    algo: str = "PPO"
+    policy: str = "MlpPolicy"
+    total_timesteps: int = 100_000
+    keep_every: int = 1
+    history_id: int = 0
+    algo_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        require(self.total_timesteps >= 1, "learning_history.total_timesteps", self.total_timesteps, "must be >= 1")
+        require(self.keep_every >= 1, "learning_history.keep_every", self.keep_every, "must be >= 1")
+
+
+@dataclass
+class RecordConfig:
+    env: str
+    output: str
+    policy: Any = None
+    episodes: int | None = None
+    steps: int | None = None
+    seed: int | None = None
+    task: str = ""
+    domain: str = ""
+    episodes_per_file: int = 1
+    image_shape: list | None = None
+    max_env_errors: int = 0
+    env_kwargs: dict = field(default_factory=dict)
+    learning_history: Any = None
+
+    def __post_init__(self):
+        if self.learning_history is not None:
+            self.learning_history = from_dict(LearningHistoryConfig, self.learning_history, where=" in 'learning_history'")
+            require(self.policy is None and self.episodes is None and self.steps is None, "learning_history", "...",
+                    "records the learning algorithm: leave out policy, episodes and steps")
+        else:
+            require(self.policy is not None, "policy", None, "give a policy (or a learning_history section)")
+            require((self.episodes is None) != (self.steps is None), "episodes", self.episodes, "give exactly one of episodes and steps")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordConfig:
+        return from_dict(cls, data)
+
+
+def make_policy(spec: Any, env):
+    """The policy a record config names: "random", {sb3: {algo, path}} or {callable: "module:factory"}."""
+    if spec == "random":
+        return "random"
+    if isinstance(spec, dict) and set(spec) == {"sb3"}:
+        import stable_baselines3
+
+        algo = _sb3_class(stable_baselines3, spec["sb3"].get("algo", ""))
+        return algo.load(spec["sb3"]["path"], device="cpu")
+    if isinstance(spec, dict) and set(spec) == {"callable"}:
+        return _import_object(spec["callable"])(env)
+    raise ConfigError(f"config field 'policy' = {spec!r}: use 'random', {{sb3: {{algo: PPO, path: model.zip}}}} or {{callable: 'module:factory'}}")
+
+
+def _sb3_class(module, name: str):
+    if not hasattr(module, name):
+        raise ConfigError(f"unknown Stable-Baselines3 algorithm {name!r} (e.g. PPO, A2C, DQN, SAC, TD3)")
+    return getattr(module, name)
+
+
+def _import_object(reference: str):
+    module, _, attr = reference.partition(":")
+    if not attr:
+        raise ConfigError(f"callable reference {reference!r} must look like 'package.module:function'")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot import {reference!r}: {err}") from None
+
+
+# ---- lram train -------------------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    path: Any
+    domain: str | None = None
+    reward_scale: float | None = None
+    target_return: float | None = None
+    context: int | None = None
+    windows: str | None = None
+    weight: float = 1.0
+
+
+@dataclass
+class ModelSection:
+    preset: dict | None = None
+    config: str | None = None
+    inline: dict | None = None
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        given = [name for name in ("preset", "config", "inline") if getattr(self, name) is not None]
+        require(len(given) == 1, "model", given, "give exactly one of preset, config (a config.json path) or inline")
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str
+    steps: int
+    model: Any
+    data: list
+    validation: list = field(default_factory=list)
+    trainer: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        require(self.steps >= 1, "steps", self.steps, "must be >= 1")
+        require(len(self.data) >= 1, "data", self.data, "list at least one dataset")
+        self.model = from_dict(ModelSection, self.model, where=" in 'model'")
+        self.data = [from_dict(DataConfig, d, where=f" in 'data[{i}]'") for i, d in enumerate(self.data)]
+        self.validation = [from_dict(DataConfig, d, where=f" in 'validation[{i}]'") for i, d in enumerate(self.validation)]
+        self.trainer = TrainerConfig.from_dict(self.trainer)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return from_dict(cls, data)
+
+
+def build_model_config(section: ModelSection) -> LRAMConfig:
+    """The model config: a preset, a config.json or inline fields, then ``overrides`` merged in
+    (nested: ``{backbone: {num_blocks: 2}}`` changes one backbone field)."""
+    if section.preset is not None:
+        from lram_agents.presets import preset
+
+        unknown = sorted(set(section.preset) - {"backbone", "size", "variant"})
+        require(not unknown, "model.preset", unknown, "takes backbone, size and variant only")
+        base = preset(section.preset.get("backbone", "xlstm"), section.preset.get("size", "16m"), section.preset.get("variant")).to_dict()
+    elif section.config is not None:
+        base = LRAMConfig.load(section.config).to_dict()
+    else:
+        base = section.inline
+    return LRAMConfig.from_dict(_merge(base, section.overrides))
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[DataSource]:
+    sources = []
+    for entry in entries:
+        dataset = TrajectoryDataset(entry.path, domain=entry.domain)
+        given = {k: getattr(entry, k) for k in ("reward_scale", "target_return") if getattr(entry, k) is not None}
+        preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__
+        sources.append(DataSource(dataset, entry.context or trainer.context, entry.windows or trainer.windows, preprocessing, entry.weight))
+    return sources

@@ -1,0 +1,117 @@
+"""Training metrics: ``metrics.csv`` (one row per logged step), TensorBoard if installed, a PNG of the curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from pathlib import Path
+
+from lram_agents.serialization import atomic_path, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("step", "time_s", "lr", "loss", "grad_norm", "steps_per_s", "windows_per_s", "data_s", "step_s", "val_loss", "val_perplexity")
+CSV_FILE = "metrics.csv"
+PLOT_FILE = "learning_curves.png"
+
+
+class MetricsLogger:
+    """Appends rows to ``directory/metrics.csv``; a resumed run first drops rows after its start step.
+
+    Args:
+        directory: the run directory.
+        start_step: rows of an earlier (interrupted) run with a larger step are discarded, so the
+            file tells one consistent story after a resume.
+        tensorboard: also write TensorBoard events to ``directory/tensorboard`` when the
+            ``tensorboard`` package is installed.
+    """
+
+    def __init__(self, directory: Path, start_step: int = 0, tensorboard: bool = True):
+        self.directory = Path(directory)
+        self.path = self.directory / CSV_FILE
+        self.rows = [row for row in self._read_existing() if row["step"] <= start_step]
+        atomic_write_text(self.path, _to_csv(self.rows, header=True))
+        self._file = open(self.path, "a", newline="")
+        self._tb = _tensorboard_writer(self.directory / "tensorboard") if tensorboard else None
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: v for k, v in metrics.items() if k in COLUMNS}}
+        self.rows.append(row)
+        self._file.write(_to_csv([row], header=False))
+        self._file.flush()
+        if self._tb is not None:
+            for name, value in row.items():
+                if name != "step" and value is not None:
+                    self._tb.add_scalar(name, value, step)
+
+    def plot(self) -> Path | None:
+        """Write ``learning_curves.png`` (train/validation loss and learning rate against the step)."""
+        if not self.rows:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 4))
+        _plot_column(ax_loss, self.rows, "loss", "train")
+        _plot_column(ax_loss, self.rows, "val_loss", "validation", marker="o")
+        ax_loss.set(xlabel="step", ylabel="action cross-entropy", title="loss")
+        ax_loss.legend()
+        _plot_column(ax_lr, self.rows, "lr", "learning rate")
+        ax_lr.set(xlabel="step", ylabel="learning rate", title="schedule")
+        fig.tight_layout()
+        out = self.directory / PLOT_FILE
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+    def _read_existing(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        rows = []
+        for raw in csv.DictReader(self.path.open(newline="")):
+            try:
+                rows.append({k: _number(v) for k, v in raw.items() if k in COLUMNS})
+            except ValueError:
+                logger.warning("ignoring an unreadable row of %s: %s", self.path, raw)  # e.g. cut by a kill
+        return [row for row in rows if row.get("step") is not None]
+
+
+def _to_csv(rows: list[dict], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _number(text: str | None):
+    if text is None or text == "":
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def _plot_column(ax, rows: list[dict], column: str, label: str, **style) -> None:
+    points = [(r["step"], r[column]) for r in rows if r.get(column) is not None and math.isfinite(r[column])]
+    if points:
+        ax.plot(*zip(*points), label=label, **style)
+
+
+def _tensorboard_writer(directory: Path):
+    try:
+        import tensorboard  # noqa: F401
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(directory))
