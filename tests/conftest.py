@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lram_agents.backbones import TransformerConfig, XLSTMConfig
+from lram_agents.backbones import MambaConfig, TransformerConfig, XLSTMConfig
 from lram_agents.config import LRAMConfig
 from lram_agents.model import Timesteps
 
@@ -15,6 +15,7 @@ SMALL_BACKBONES = {
     "xlstm-7:1": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, slstm_at=[1], chunk_size=16, context_tokens=96),
     "xlstm-1:0": XLSTMConfig(d_model=64, num_blocks=3, num_heads=4, slstm_at=[], chunk_size=16, context_tokens=96),
     "transformer": TransformerConfig(d_model=64, num_layers=2, num_heads=4, max_positions=96),
+    "mamba": MambaConfig(d_model=64, num_layers=3, d_state=16),
 }
 
 
