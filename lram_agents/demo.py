@@ -56,7 +56,7 @@ def run(env_id: str, model: LRAMModel, steps: int, seed: int = 0, target_return:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", default="xlstm", choices=["xlstm", "transformer"])
+    parser.add_argument("--backbone", default="xlstm", choices=["xlstm", "transformer", "mamba"])
     parser.add_argument("--size", default="16m", choices=SIZES)
     parser.add_argument("--variant", default=None, help="xlstm only: 7:1 (default) or 1:0")
     parser.add_argument("--env", default="CartPole-v1")
