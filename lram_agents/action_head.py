@@ -101,3 +101,53 @@ class ActionHead(nn.Module):
         if spec.kind == "discrete":
             return self.tokenizer.decode_discrete(classes)
         return self.tokenizer.decode_continuous(classes)
+
+
+class RegressionHead(nn.Module):
+    """Continuous actions by regression (Algorithm Distillation with Mamba): one mean per dimension.
+
+    The output is pre-activation; actions are ``tanh`` of it, so they stay in the head's [-1, 1]. The
+    loss is the mean squared error over the env's dimensions (padded ones are left out). Same methods
+    as :class:`ActionHead`, so trainers and agents need not know which head a model has.
+    """
+
+    def __init__(self, d_model: int, max_dims: int = 8):
+        super().__init__()
+        self.max_dims = max_dims
+        self.tokenizer = ActionTokenizer()  # used to validate targets (finite, in [-1, 1])
+        self.proj = nn.Linear(d_model, max_dims)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.proj(h)
+
+    def check_spec(self, spec: ActionSpec) -> None:
+        if spec.kind != "continuous":
+            raise ValueError(f"the regression head predicts continuous actions only, got a {spec.kind} action space")
+        if spec.size > self.max_dims:
+            raise ValueError(f"continuous action of size {spec.size} does not fit the head (at most {self.max_dims})")
+
+    def logits_for(self, output: torch.Tensor, spec: ActionSpec) -> torch.Tensor:
+        """The spec's dimensions of the output, (..., d), before tanh."""
+        self.check_spec(spec)
+        return output[..., : spec.size]
+
+    def loss(self, output: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean squared error. actions: (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps."""
+        predicted = torch.tanh(self.logits_for(output, spec))
+        self.tokenizer.encode_continuous(actions)  # raises on NaN or values outside [-1, 1]
+        per_step = (predicted - torch.as_tensor(actions, dtype=predicted.dtype, device=predicted.device)).pow(2).mean(-1)
+        if mask is None:
+            return per_step.mean()
+        mask = mask.to(per_step.dtype)
+        return (per_step * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def decode(
+        self,
+        output: torch.Tensor,
+        spec: ActionSpec,
+        deterministic: bool = True,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Actions (..., d) in [-1, 1]. The head models no distribution: sampling returns the mean too."""
+        return torch.tanh(self.logits_for(output, spec))

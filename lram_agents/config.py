@@ -6,10 +6,27 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lram_agents.backbones import BackboneConfig, backbone_config_class
 from lram_agents.config_utils import ConfigError, from_dict, require
+
+
+# The tokens of one timestep, in order; the action a_t is read from the output at the last one.
+TOKEN_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "lram": ("prev_reward", "state", "return_to_go"),  # LRAM: r_{t-1}, s_t, R̂_t (a_{t-1} first if include_actions)
+    "rate": ("prev_action", "return_to_go", "state"),  # RATE / DT triplets (R̂, o, a), grouped as a_{t-1}, R̂_t, o_t
+    "ad": ("prev_action", "prev_reward", "state"),  # Algorithm Distillation, one token per modality
+    "transition": ("transition",),  # Algorithm Distillation, one token for (s_{t-1}, a_{t-1}, r_{t-1}, s_t)
+}
+# the Timesteps fields each token is made of
+TOKEN_INPUTS: dict[str, tuple[str, ...]] = {
+    "prev_action": ("prev_actions",),
+    "prev_reward": ("prev_rewards",),
+    "state": ("states",),
+    "return_to_go": ("returns_to_go",),
+    "transition": ("prev_states", "prev_actions", "prev_rewards", "states"),
+}
 
 
 @dataclass
@@ -20,7 +37,16 @@ class LRAMConfig:
         backbone: the backbone's config (its ``type`` selects the backbone).
         max_state_dim: state vectors are zero-padded to this size (LRAM: 204).
         image_shape: (C, H, W) of uint8 image observations, e.g. (1, 64, 64); ``None``: no CNN.
-        include_actions: add the previous action as a token (LRAM omits actions; RATE and AD use them).
+        include_actions: feed the previous action a_{t-1}. An option of the ``"lram"`` layout (LRAM
+            omits actions); the other layouts always feed it and require ``True``.
+        token_layout: the tokens of a timestep (see ``TOKEN_LAYOUTS``): ``"lram"`` ([a_{t-1}],
+            r_{t-1}, s_t, R̂_t), ``"rate"`` (a_{t-1}, R̂_t, s_t), ``"ad"`` (a_{t-1}, r_{t-1}, s_t) or
+            ``"transition"`` (one token of s_{t-1}, a_{t-1}, r_{t-1}, s_t). The action is always read
+            from the output at the timestep's last token.
+        action_head: ``"binned"`` (the shared 18 + 8 x 256 classes, cross entropy) or ``"regression"``
+            (continuous actions, tanh-squashed, mean squared error; Algorithm Distillation with Mamba).
+        token_noise_std: std of isotropic Gaussian noise added to the input tokens while training
+            (AD with Mamba adds "a small amount"); never applied in eval mode.
         num_discrete_actions / max_action_dims / num_action_bins: the shared head (18 / 8 / 256).
     """
 
@@ -31,9 +57,25 @@ class LRAMConfig:
     num_discrete_actions: int = 18
     max_action_dims: int = 8
     num_action_bins: int = 256
+    token_layout: Literal["lram", "rate", "ad", "transition"] = "lram"
+    action_head: Literal["binned", "regression"] = "binned"
+    token_noise_std: float = 0.0
 
     def __post_init__(self):
         require(hasattr(self.backbone, "type"), "backbone", self.backbone, "must be a backbone config")
+        require(self.token_layout in TOKEN_LAYOUTS, "token_layout", self.token_layout, f"must be one of {sorted(TOKEN_LAYOUTS)}")
+        require(
+            self.include_actions or self.token_layout == "lram", "include_actions", self.include_actions,
+            f"token_layout {self.token_layout!r} always feeds the previous action; set include_actions=True",
+        )
+        require(self.action_head in ("binned", "regression"), "action_head", self.action_head, "must be 'binned' or 'regression'")
+        require(self.token_noise_std >= 0, "token_noise_std", self.token_noise_std, "must be >= 0")
+        segment = getattr(self.backbone, "segment_tokens", None)  # segment-wise backbones (RATE)
+        require(
+            segment is None or segment % self.tokens_per_step == 0, "backbone.segment_tokens", segment,
+            f"must hold whole timesteps of {self.tokens_per_step} tokens (token_layout={self.token_layout!r}, "
+            f"include_actions={self.include_actions})",
+        )
         for name in ("max_state_dim", "num_discrete_actions", "max_action_dims"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         require(self.num_action_bins >= 2, "num_action_bins", self.num_action_bins, "must be >= 2")
@@ -47,9 +89,44 @@ class LRAMConfig:
         return self.backbone.d_model
 
     @property
+    def tokens(self) -> tuple[str, ...]:
+        """The token names of one timestep, in order (the action is read at the last)."""
+        layout = TOKEN_LAYOUTS[self.token_layout]
+        return ("prev_action", *layout) if self.token_layout == "lram" and self.include_actions else layout
+
+    @property
     def tokens_per_step(self) -> int:
-        """Tokens per timestep: [a_{t-1}], r_{t-1}, s_t, R̂_t."""
-        return 4 if self.include_actions else 3
+        return len(self.tokens)
+
+    @property
+    def segment_steps(self) -> int | None:
+        """Timesteps per segment K of a segment-wise backbone (RATE), else None."""
+        segment = getattr(self.backbone, "segment_tokens", None)
+        return None if segment is None else segment // self.tokens_per_step
+
+    @property
+    def input_fields(self) -> tuple[str, ...]:
+        """The :class:`~lram_agents.model.Timesteps` fields this model takes (the others must be None)."""
+        fields = [f for token in self.tokens for f in TOKEN_INPUTS[token]]
+        return tuple(dict.fromkeys(fields))
+
+    @property
+    def needs_prev_actions(self) -> bool:
+        """Whether ``Timesteps.prev_actions`` (a_{t-1}) is required (equal to ``include_actions``)."""
+        return "prev_actions" in self.input_fields
+
+    @property
+    def needs_prev_rewards(self) -> bool:
+        return "prev_rewards" in self.input_fields
+
+    @property
+    def needs_returns_to_go(self) -> bool:
+        return "returns_to_go" in self.input_fields
+
+    @property
+    def needs_prev_states(self) -> bool:
+        """Whether ``Timesteps.prev_states`` (s_{t-1}, for the transition token) is required."""
+        return "prev_states" in self.input_fields
 
     # ---- JSON ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -9,15 +9,19 @@ from __future__ import annotations
 from torch import nn
 
 from lram_agents.backbones.base import Backbone, State
+from lram_agents.backbones.mamba import MambaBackbone, MambaConfig
+from lram_agents.backbones.rate import RATEBackbone, RATEConfig
 from lram_agents.backbones.transformer import TransformerBackbone, TransformerConfig
 from lram_agents.backbones.xlstm import XLSTMBackbone, XLSTMConfig
 
 BACKBONES: dict[str, tuple[type, type[nn.Module]]] = {
     "xlstm": (XLSTMConfig, XLSTMBackbone),
     "transformer": (TransformerConfig, TransformerBackbone),
+    "mamba": (MambaConfig, MambaBackbone),
+    "rate": (RATEConfig, RATEBackbone),
 }
 
-BackboneConfig = XLSTMConfig | TransformerConfig
+BackboneConfig = XLSTMConfig | TransformerConfig | MambaConfig | RATEConfig
 
 
 def build_backbone(config) -> nn.Module:

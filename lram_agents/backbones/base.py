@@ -64,3 +64,25 @@ def keep_rows(old: State, new: State, mask: torch.Tensor) -> State:
             )
         merged[name] = torch.where(mask.view(-1, *([1] * (tensor.dim() - 1))), old[name], tensor)
     return merged
+
+
+def reset_rows(state: State, empty: State, mask: torch.Tensor) -> State:
+    """``state`` with the rows of ``mask`` replaced by those of ``empty`` (same keys and shapes)."""
+    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), empty[k], v) for k, v in state.items()}
+
+
+def state_device_dtype(state: State) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of a state (the first floating tensor's)."""
+    floats = [t for t in state.values() if torch.is_floating_point(t)]
+    t = floats[0] if floats else next(iter(state.values()))
+    return t.device, t.dtype
+
+
+def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth-wise causal convolution of x (B, L, D) continuing from the last K-1 inputs (B, K-1, D).
+
+    Returns the convolution (B, L, D) and the new conv state (the last K-1 inputs).
+    """
+    padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
+    y = torch.nn.functional.conv1d(padded.transpose(1, 2), conv.weight, conv.bias, groups=conv.groups)
+    return y.transpose(1, 2), padded[:, x.shape[1] :]

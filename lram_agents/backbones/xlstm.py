@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from xlstm import (
     FeedForwardConfig,
@@ -26,7 +25,7 @@ from xlstm import (
     xLSTMBlockStackConfig,
 )
 
-from lram_agents.backbones.base import State, check_reset_mask
+from lram_agents.backbones.base import State, causal_conv, check_reset_mask, reset_rows, state_device_dtype
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
 from lram_agents.config_utils import require
 
@@ -127,9 +126,8 @@ class XLSTMBackbone(nn.Module):
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Empty the rows of ``mask`` (True = episode starts). Returns a new state dict."""
         batch = next(iter(state.values())).shape[0]
-        mask = check_reset_mask(mask, batch).to(next(iter(state.values())).device)
-        empty = self.init_state(batch, *_device_dtype(state))
-        return {k: torch.where(_expand(mask, v), empty[k], v) for k, v in state.items()}
+        device, dtype = state_device_dtype(state)
+        return reset_rows(state, self.init_state(batch, device, dtype), check_reset_mask(mask, batch).to(device))
 
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -147,7 +145,7 @@ class XLSTMBackbone(nn.Module):
         inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
         x_mlstm, z = layer.proj_up(block.xlstm_norm(x)).split(inner, dim=-1)
         conv_state = state[f"{i}.conv"] if state is not None else x_mlstm.new_zeros(B, self.config.conv1d_kernel_size - 1, inner)
-        x_conv, out[f"{i}.conv"] = _causal_conv(layer.conv1d.conv, x_mlstm, conv_state)
+        x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state)
         x_conv = layer.conv_act_fn(x_conv)
         q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
         gate_in = torch.cat([q, k, v], dim=-1)
@@ -185,18 +183,3 @@ class XLSTMBackbone(nn.Module):
             outputs.append(y)
         return torch.cat(outputs, dim=1), state
 
-
-def _causal_conv(conv: nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depth-wise causal convolution of x (B, L, D) continuing from the last K-1 inputs."""
-    padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
-    y = F.conv1d(padded.transpose(1, 2), conv.weight, conv.bias, groups=conv.groups)
-    return y.transpose(1, 2), padded[:, x.shape[1] :]
-
-
-def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-def _device_dtype(state: State):
-    t = next(iter(state.values()))
-    return t.device, t.dtype

@@ -1,0 +1,174 @@
+"""Mamba backbone (Gu and Dao, 2023): pre-norm residual blocks of selective state-space mixers.
+
+Parameters are those of `mambapy`'s ``MambaBlock``, which uses mamba-ssm's names and shapes
+(``in_proj``, ``conv1d``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``, ``out_proj``), so one checkpoint
+loads whichever kernel runs it. The kernel is chosen by ``MambaConfig.kernel``, never by whether an
+import succeeds:
+
+* ``"torch"`` (default, any device): the plain path below. The selective scan is mambapy's parallel
+  scan, started from a carried SSM state, so a chunk of tokens (one timestep = 3 tokens) is one call.
+* ``"cuda"``: mamba-ssm's ``selective_scan_fn`` and causal-conv1d's ``causal_conv1d_fn``
+  (:mod:`lram_agents.backbones.mamba_cuda`); needs ``pip install 'lram_agents[cuda]'`` and CUDA tensors.
+
+The recurrent state of each layer is its last ``d_conv - 1`` conv inputs and its SSM state
+(``{i}.conv``: (B, d_conv-1, d_inner), ``{i}.ssm``: (B, d_inner, d_state)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from mambapy.mamba import MambaBlock, RMSNorm
+from mambapy.mamba import MambaConfig as _MambapyConfig
+from mambapy.pscan import pscan
+from torch import nn
+
+from lram_agents.backbones.base import State, causal_conv, check_reset_mask, reset_rows, state_device_dtype
+from lram_agents.config_utils import require
+
+
+@dataclass
+class MambaConfig:
+    """Hyper-parameters of the Mamba backbone (names as in mamba-ssm's ``Mamba``).
+
+    Attributes:
+        d_model / num_layers: width and depth (LRAM Table 6: 8 x 512 ... 20 x 1280).
+        d_state / d_conv / expand: SSM state size N, conv width, inner width = expand * d_model.
+        dt_rank: rank of the step-size projection; ``None`` is mamba-ssm's "auto", ceil(d_model / 16).
+        kernel: ``"torch"`` (plain PyTorch, any device) or ``"cuda"`` (mamba-ssm kernels).
+    """
+
+    d_model: int = 512
+    num_layers: int = 8
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int | None = None
+    norm_eps: float = 1e-5
+    kernel: Literal["torch", "cuda"] = "torch"
+    type: Literal["mamba"] = "mamba"
+
+    def __post_init__(self):
+        require(self.type == "mamba", "type", self.type, "must be 'mamba'")
+        for name in ("d_model", "num_layers", "d_state", "expand"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        require(self.d_conv >= 2, "d_conv", self.d_conv, "must be >= 2")
+        require(self.dt_rank is None or self.dt_rank >= 1, "dt_rank", self.dt_rank, "must be >= 1 or None (auto)")
+        require(self.norm_eps > 0, "norm_eps", self.norm_eps, "must be > 0")
+        require(self.kernel in ("torch", "cuda"), "kernel", self.kernel, "must be 'torch' or 'cuda'")
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def resolved_dt_rank(self) -> int:
+        return self.dt_rank if self.dt_rank is not None else math.ceil(self.d_model / 16)
+
+
+class MambaLayer(nn.Module):
+    """``x + mixer(norm(x))``: mamba-ssm's ``Block`` with an RMSNorm (parameter names ``norm``, ``mixer``)."""
+
+    def __init__(self, cfg: MambaConfig):
+        super().__init__()
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        mixer_cfg = _MambapyConfig(
+            d_model=cfg.d_model, n_layers=cfg.num_layers, dt_rank=cfg.resolved_dt_rank, d_state=cfg.d_state,
+            expand_factor=cfg.expand, d_conv=cfg.d_conv, pscan=True, use_cuda=False,
+        )
+        self.mixer = MambaBlock(mixer_cfg)
+
+
+class MambaBackbone(nn.Module):
+    """Stack of Mamba layers with a state-carrying forward: ``forward(x, state) -> (y, state)``."""
+
+    def __init__(self, config: MambaConfig):
+        super().__init__()
+        self.config = config
+        self.d_model = config.d_model
+        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.num_layers))
+        self.norm_f = RMSNorm(config.d_model, config.norm_eps)
+        self._kernels = None
+        if config.kernel == "cuda":
+            from lram_agents.backbones import mamba_cuda
+
+            self._kernels = mamba_cuda.load_kernels()
+
+    # ---- state ---------------------------------------------------------------------------------
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        p = next(self.parameters())
+        device, dtype = device or p.device, dtype or p.dtype
+        cfg = self.config
+        state: State = {}
+        for i in range(cfg.num_layers):
+            state[f"{i}.conv"] = torch.zeros(batch_size, cfg.d_conv - 1, cfg.d_inner, device=device, dtype=dtype)
+            state[f"{i}.ssm"] = torch.zeros(batch_size, cfg.d_inner, cfg.d_state, device=device, dtype=dtype)
+        return state
+
+    def reset_state(self, state: State, mask: torch.Tensor) -> State:
+        """Empty the rows of ``mask`` (True = episode starts). Returns a new state dict."""
+        batch = state["0.conv"].shape[0]
+        device, dtype = state_device_dtype(state)
+        return reset_rows(state, self.init_state(batch, device, dtype), check_reset_mask(mask, batch).to(device))
+
+    # ---- forward -------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """x: (B, L, D) -> y: (B, L, D); ``state=None`` starts from the empty state."""
+        if self._kernels is not None and x.device.type != "cuda":
+            raise ValueError(f"MambaConfig.kernel='cuda' needs CUDA tensors, got device {x.device}; use kernel='torch'")
+        new_state: State = {}
+        for i, layer in enumerate(self.layers):
+            conv = state[f"{i}.conv"] if state is not None else x.new_zeros(x.shape[0], self.config.d_conv - 1, self.config.d_inner)
+            ssm = state[f"{i}.ssm"] if state is not None else None
+            y, new_state[f"{i}.conv"], new_state[f"{i}.ssm"] = self._mix(layer.mixer, layer.norm(x), conv, ssm)
+            x = x + y
+        return self.norm_f(x), new_state
+
+    def _mix(self, mixer: MambaBlock, u: torch.Tensor, conv_state: torch.Tensor, ssm_state: torch.Tensor | None):
+        if self._kernels is not None:
+            from lram_agents.backbones.mamba_cuda import mixer_forward_cuda
+
+            return mixer_forward_cuda(self._kernels, mixer, u, conv_state, ssm_state)
+        return mixer_forward(mixer, u, conv_state, ssm_state)
+
+
+def mixer_forward(mixer: MambaBlock, u: torch.Tensor, conv_state: torch.Tensor, ssm_state: torch.Tensor | None):
+    """The plain-PyTorch Mamba mixer over a chunk u (B, L, D), continuing from its conv and SSM state.
+
+    Returns (out (B, L, D), new conv state (B, d_conv-1, ED), new SSM state (B, ED, N)).
+    ``ssm_state=None`` is the empty state (skips folding it in).
+    """
+    x, z = mixer.in_proj(u).chunk(2, dim=-1)  # (B, L, ED) each
+    x, new_conv = causal_conv(mixer.conv1d, x, conv_state)
+    x = F.silu(x)
+    delta, B, C = step_sizes_and_projections(mixer, x)
+    A = -torch.exp(mixer.A_log.float())  # (ED, N)
+    y, new_ssm = selective_scan(x, delta, A, B, C, mixer.D.float(), ssm_state)
+    return mixer.out_proj(y * F.silu(z)), new_conv, new_ssm
+
+
+def step_sizes_and_projections(mixer: MambaBlock, x: torch.Tensor):
+    """Input-dependent Δ (B, L, ED) (softplus applied), B and C (B, L, N) of the selective SSM."""
+    cfg = mixer.config
+    delta, B, C = mixer.x_proj(x).split([cfg.dt_rank, cfg.d_state, cfg.d_state], dim=-1)
+    return F.softplus(mixer.dt_proj(delta)), B, C
+
+
+def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None):
+    """h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t,  y_t = C_t h_t + D x_t, from h_{-1} = h0.
+
+    Shapes: x, delta (B, L, ED); A (ED, N); B, C (B, L, N); D (ED); h0 (B, ED, N) or None (zeros).
+    Returns y (B, L, ED) and h_{L-1} (B, ED, N). Runs mambapy's parallel scan, which starts from
+    zero: the carried state is folded into the first input, exp(Δ_0 A) h0 + Δ_0 B_0 x_0.
+    """
+    decay = torch.exp(delta.unsqueeze(-1) * A)  # (B, L, ED, N)
+    inputs = (delta * x).unsqueeze(-1) * B.unsqueeze(2)  # (B, L, ED, N)
+    if h0 is not None:
+        inputs = torch.cat([inputs[:, :1] + decay[:, :1] * h0.unsqueeze(1), inputs[:, 1:]], dim=1)
+    hs = pscan(decay, inputs)  # (B, L, ED, N)
+    y = (hs @ C.unsqueeze(-1)).squeeze(-1) + D * x
+    return y, hs[:, -1]
