@@ -46,6 +46,7 @@ class AgentMemory:
     returns_to_go: torch.Tensor  # (N,) R̂ of the last step, divided by the reward scale
     prev_actions: torch.Tensor  # (N,) head classes or (N, d) in [-1, 1]: a_{t-1} of the next step
     acted: np.ndarray  # (N,) bool: the env has acted since its memory was last emptied
+    prev_states: torch.Tensor | None = None  # (N, ...) model-space s_{t-1} (transition-token models only)
 
     @property
     def num_envs(self) -> int:
@@ -191,7 +192,7 @@ class Agent:
         self._require_spaces()
         states = self._observations(observations)
         n = states.shape[0]
-        memory = self._memory_for(n)
+        memory = self._memory_for(states)
         starts = self._mask(episode_start, n, "episode_start", default=False) | self._pending_start | ~memory.acted
         active = self._mask(active, n, "active", default=True)
         forget = starts & memory.acted & (not self.keep_memory)  # rows whose state the model must empty
@@ -211,18 +212,30 @@ class Agent:
         starts_t = torch.as_tensor(starts, device=device)
         rtg = torch.where(starts_t, torch.full_like(prev_r, self.target_return / scale), memory.returns_to_go - prev_r)
         states = states.to(device) if states.dtype == torch.uint8 else states.to(device, dtype)
-        prev_a = None
-        if self.model.config.include_actions:
-            fresh_t = torch.as_tensor(fresh, device=device).view(-1, *([1] * (memory.prev_actions.dim() - 1)))
-            prev_a = torch.where(fresh_t, self._no_actions(len(starts)), memory.prev_actions)[:, None]
-            prev_a = prev_a.to(dtype) if prev_a.is_floating_point() else prev_a
-        steps = Timesteps(states[:, None], rtg[:, None], prev_r[:, None], prev_a)
+        steps = self._inputs(memory, states, rtg, prev_r, torch.as_tensor(fresh, device=device))
         # resetting no row still costs a pass over the state: pass the mask only when a row starts
         reset = torch.as_tensor(forget, device=device) if forget.any() else None
         out = self.model(steps, memory.model_state, episode_start=reset)
         deterministic = self.deterministic if deterministic is None else deterministic
         actions = self.model.head.decode(out.logits[:, -1], self._actions.spec, deterministic, self.temperature, self._generator)
-        return AgentMemory(out.state, rtg, actions, np.ones(len(starts), dtype=bool))
+        prev_states = states if self.model.config.needs_prev_states else None
+        return AgentMemory(out.state, rtg, actions, np.ones(len(starts), dtype=bool), prev_states)
+
+    def _inputs(self, memory: AgentMemory, states, rtg, prev_r, fresh: torch.Tensor) -> Timesteps:
+        """One timestep of the fields the model's token layout takes (``config.input_fields``)."""
+        config, dtype = self.model.config, rtg.dtype
+        rows = lambda t: fresh.view(-1, *([1] * (t.dim() - 1)))  # noqa: E731  (fresh rows, broadcastable)
+        inputs = {"states": states[:, None]}
+        if config.needs_returns_to_go:
+            inputs["returns_to_go"] = rtg[:, None]
+        if config.needs_prev_rewards:
+            inputs["prev_rewards"] = prev_r[:, None]
+        if config.needs_prev_actions:
+            prev_a = torch.where(rows(memory.prev_actions), self._no_actions(len(fresh)), memory.prev_actions)
+            inputs["prev_actions"] = (prev_a.to(dtype) if prev_a.is_floating_point() else prev_a)[:, None]
+        if config.needs_prev_states:  # zeros at an empty start, as the sampler feeds them
+            inputs["prev_states"] = torch.where(rows(memory.prev_states), 0, memory.prev_states).to(states.dtype)[:, None]
+        return Timesteps(**inputs)
 
     def _keep(self, old: AgentMemory, new: AgentMemory, mask: np.ndarray) -> AgentMemory:
         """``new`` with the rows of ``mask`` back at ``old`` (they did not step)."""
@@ -233,6 +246,7 @@ class Agent:
             torch.where(m, old.returns_to_go, new.returns_to_go),
             torch.where(shaped(new.prev_actions), old.prev_actions, new.prev_actions),
             np.where(mask, old.acted, new.acted),
+            None if new.prev_states is None else torch.where(shaped(new.prev_states), old.prev_states, new.prev_states),
         )
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -243,11 +257,13 @@ class Agent:
                 "call agent.bind(env), or use lram_agents.evaluate(agent, env)"
             )
 
-    def _memory_for(self, n: int) -> AgentMemory:
+    def _memory_for(self, states: torch.Tensor) -> AgentMemory:
+        n = states.shape[0]
         if self._memory is None:
             state = self.model.init_state(n, self.device)
             rtg = torch.zeros(n, device=self.device, dtype=next(self.model.parameters()).dtype)
-            self._memory = AgentMemory(state, rtg, self._no_actions(n), np.zeros(n, dtype=bool))
+            prev_states = torch.zeros_like(states, device=self.device) if self.model.config.needs_prev_states else None
+            self._memory = AgentMemory(state, rtg, self._no_actions(n), np.zeros(n, dtype=bool), prev_states)
         elif self._memory.num_envs != n:
             raise ValueError(
                 f"got {n} observations but the agent's memory holds {self._memory.num_envs} envs; "

@@ -26,6 +26,9 @@ random state is its seed and the step counter, batches can be prefetched by work
 resumed run sees the same batches. Under DistributedDataParallel every rank plans the same global
 batch and loads only its rows (``rank::world_size``).
 
+Only the fields of the model's token layout (``config.input_fields``) are filled; ``prev_states``
+(s_{t-1}, the transition token) follows the same rule as ``prev_rewards``: zeros at a fresh start.
+
 Adding inputs for another token layout (e.g. s_{t+1} for a transition token, segment ids for RATE):
 read the extra field in :func:`_read_window` into :class:`_WindowData`, stack it in
 :meth:`TrajectorySampler._build` and add it to :class:`Batch`.
@@ -139,6 +142,7 @@ class _WindowData:
     episode_starts: np.ndarray  # (C,) bool
     prev_reward: float  # r before the first row (0 at a fresh start)
     prev_action: np.ndarray | None  # a before the first row; None at a fresh start
+    prev_observation: np.ndarray | None  # s before the first row; None at a fresh start
 
 
 class TrajectorySampler:
@@ -223,8 +227,16 @@ class TrajectorySampler:
         scale = source.preprocessing.reward_scale
         prev_rewards = previous(torch.from_numpy(stack("rewards")).float() / scale, 0.0)
         prev_rewards[:, 0] = torch.tensor([w.prev_reward for w in windows], dtype=torch.float32) / scale
-        inputs = Timesteps(states, torch.from_numpy(stack("returns_to_go")).float(), prev_rewards,
-                           self._prev_actions(i, actions, windows) if config.include_actions else None)
+        inputs = {"states": states}  # only the fields of the model's token layout
+        if config.needs_returns_to_go:
+            inputs["returns_to_go"] = torch.from_numpy(stack("returns_to_go")).float()
+        if config.needs_prev_rewards:
+            inputs["prev_rewards"] = prev_rewards
+        if config.needs_prev_actions:
+            inputs["prev_actions"] = self._prev_actions(i, actions, windows)
+        if config.needs_prev_states:
+            inputs["prev_states"] = self._prev_states(i, states, windows)
+        inputs = Timesteps(**inputs)
         return Batch(inputs, actions, torch.from_numpy(stack("mask")), torch.from_numpy(stack("episode_starts")), spec, source.name)
 
     def _states(self, i: int, observations: np.ndarray) -> torch.Tensor:
@@ -242,6 +254,14 @@ class TrajectorySampler:
         for row, w in enumerate(windows):
             if w.prev_action is not None:
                 prev[row, 0] = self._act[i].to_model(w.prev_action[None])[0]
+        return prev
+
+    def _prev_states(self, i: int, states: torch.Tensor, windows: list[_WindowData]) -> torch.Tensor:
+        """s_{t-1} for the transition token: zeros at a fresh start, as the agent feeds them."""
+        prev = previous(states, 0)
+        for row, w in enumerate(windows):
+            if w.prev_observation is not None:
+                prev[row, 0] = self._states(i, w.prev_observation[None, None])[0, 0]
         return prev
 
     # ---- state ----------------------------------------------------------------------------------------
@@ -316,17 +336,18 @@ def _read_window(source: DataSource, window: Window) -> _WindowData:
     starts = np.concatenate([[0], np.cumsum(lengths)])
     k = int(np.searchsorted(starts, window.offset, side="right") - 1)
     local = window.offset - int(starts[k])
-    prev_reward, prev_action = _before(source, episodes, k, local)
+    prev_reward, prev_action, prev_observation = _before(source, episodes, k, local)
     pieces, filled = [], 0
     while filled < C and k < len(episodes):
         n = min(C - filled, int(lengths[k]) - local)
         pieces.append(_read_piece(source, int(episodes[k]), local, n))
         filled, k, local = filled + n, k + 1, 0
-    return _assemble(pieces, C, prev_reward, prev_action)
+    return _assemble(pieces, C, prev_reward, prev_action, prev_observation)
 
 
-def _before(source: DataSource, episodes: np.ndarray, k: int, local: int) -> tuple[float, np.ndarray | None]:
-    """The reward and action before the window's first row (see the module docstring)."""
+def _before(source: DataSource, episodes: np.ndarray, k: int, local: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """The reward, action and observation of the step before the window's first row (see the module
+    docstring); ``(0.0, None, None)`` at a fresh start."""
     dataset = source.dataset
     if local > 0:
         episode, at = int(episodes[k]), local - 1
@@ -334,8 +355,9 @@ def _before(source: DataSource, episodes: np.ndarray, k: int, local: int) -> tup
         episode = int(episodes[k - 1])
         at = int(dataset.table.length[episode]) - 1
     else:
-        return 0.0, None
-    return float(dataset.read(episode, "rewards", at, at + 1)[0]), dataset.read(episode, "actions", at, at + 1)[0]
+        return 0.0, None, None
+    read = lambda name: dataset.read(episode, name, at, at + 1)[0]  # noqa: E731
+    return float(read("rewards")), read("actions"), read("observations")
 
 
 def _read_piece(source: DataSource, episode: int, start: int, n: int) -> dict[str, np.ndarray]:
@@ -348,10 +370,11 @@ def _read_piece(source: DataSource, episode: int, start: int, n: int) -> dict[st
             "rewards": rewards_to_end[:n], "returns_to_go": rtg, "episode_starts": starts}
 
 
-def _assemble(pieces: list[dict[str, np.ndarray]], C: int, prev_reward: float, prev_action: np.ndarray | None) -> _WindowData:
+def _assemble(pieces: list[dict[str, np.ndarray]], C: int, prev_reward: float, prev_action: np.ndarray | None,
+              prev_observation: np.ndarray | None) -> _WindowData:
     joined = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
     n = len(joined["rewards"])
     pad = lambda a: a if n == C else np.concatenate([a, np.zeros((C - n, *a.shape[1:]), dtype=a.dtype)])  # noqa: E731
     mask = np.arange(C) < n
     return _WindowData(pad(joined["observations"]), pad(joined["actions"]), pad(joined["rewards"]), pad(joined["returns_to_go"]),
-                       mask, pad(joined["episode_starts"]), prev_reward, prev_action)
+                       mask, pad(joined["episode_starts"]), prev_reward, prev_action, prev_observation)
