@@ -137,7 +137,7 @@ def env(vizdoom_home):
 def test_check_env_passes(env):
     from gymnasium.utils.env_checker import check_env
 
-    check_env(env.unwrapped, skip_render_check=True)
+    check_env(env.unwrapped)
 
 
 def test_spaces_and_time_limit(env):
@@ -260,6 +260,7 @@ def test_render_returns_the_full_frame(vizdoom_home):
         obs, _ = env.reset(seed=0)
         frame = env.render()
         assert frame.shape == (144, 256, 3) and frame.dtype == np.uint8
+        assert env.metadata["render_fps"] == 17.5  # 35 tics/s, 2 tics per step
         # The observation is the frame box-filtered to 64x112: means agree closely.
         assert abs(frame.mean() - obs.mean()) < 1.0
     finally:
