@@ -166,11 +166,8 @@ class ViZDoomTwoColorsEnv(gym.Env):
         vzd = self._vzd
         game = vzd.DoomGame()
         game.set_doom_scenario_path(str(wad))
-        # ViZDoom writes its config (and a runtime folder) to the working directory by
-        # default; keep the config in the cache. The folder is created here first because
-        # concurrent first engines race to create it.
+        # ViZDoom writes its config file to the working directory by default: keep it in the cache.
         game.set_doom_config_path(str(cache_dir() / "_vizdoom.ini"))
-        Path("_vizdoom").mkdir(exist_ok=True)
         game.set_screen_resolution(vzd.ScreenResolution.RES_256X144)
         game.set_screen_format(vzd.ScreenFormat.CRCGCB)
         for setter in (game.set_render_hud, game.set_render_weapon, game.set_render_crosshair,
@@ -181,21 +178,18 @@ class ViZDoomTwoColorsEnv(gym.Env):
         game.set_sound_enabled(False)
         game.set_objects_info_enabled(True)
         game.set_available_buttons([vzd.Button.TURN_LEFT, vzd.Button.TURN_RIGHT, vzd.Button.MOVE_FORWARD])
-        game.set_available_game_variables(
-            [vzd.GameVariable.HEALTH, vzd.GameVariable.ITEMCOUNT, vzd.GameVariable.SECRETCOUNT]
-        )
         game.set_doom_skill(3)  # skills 1 and 5 scale the damage the player takes
         game.set_mode(vzd.Mode.PLAYER)
         game.init()
         return game
 
     def _read_state(self) -> None:
-        """Copy the screen and the counters of the current tic (ViZDoom has none after death)."""
+        """Copy the screen (ViZDoom has none after death: the last one stays) and the counters."""
         state = self._game.get_state()
         if state is not None:
             self._frame = state.screen_buffer
-            _health, good, bad = state.game_variables
-            self._counts = (int(good), int(bad))
+        variable = self._vzd.GameVariable
+        self._counts = tuple(int(self._game.get_game_variable(v)) for v in (variable.ITEMCOUNT, variable.SECRETCOUNT))
 
     def _observation(self) -> np.ndarray:
         small = self._resize_cols(self._resize_rows(self._frame.astype(np.float32)))  # (3, 64, 112)
@@ -224,7 +218,6 @@ class ViZDoomTwoColorsEnv(gym.Env):
         self._game.set_seed(int(self.np_random.integers(2**31 - 1)))
         self._game.set_doom_map(MAP_OF_COLOR[task])
         self._game.new_episode()
-        self._counts = (0, 0)
         self._read_state()
         return self._observation(), self._info()
 
