@@ -35,7 +35,7 @@ def detect_pillar_color(obs: np.ndarray) -> str:
 
     The pillar stands in the centre columns of the first frames and reaches the ceiling.
     Items of both colours are lower than the player's eyes, so they never appear above the
-    horizon: only the upper half of a central band is counted.
+    horizon: only the upper half of a central band is counted (a tie reads as red).
     """
     obs = np.asarray(obs)
     if obs.ndim != 3 or obs.shape[0] != 3:
