@@ -2,3 +2,7 @@
 
 Importing this package registers every environment under the ``lram_agents/`` namespace.
 """
+
+from .vizdoom_two_colors import register as _register_vizdoom_two_colors
+
+_register_vizdoom_two_colors()
