@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel first: an unpinned torch would download a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,vizdoom,minari]"
 	touch $(STAMP)
 
 demo: $(STAMP)
