@@ -83,6 +83,11 @@ class _DarkGrid(gym.Env[np.ndarray, np.int64]):
         """The current hidden task; ``None`` before the first reset unless pinned."""
         return self._task.current
 
+    @property
+    def position(self) -> GridGoal:
+        """The agent's cell ``(x, y)`` (also its observation)."""
+        return self._position
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:

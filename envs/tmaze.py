@@ -91,6 +91,11 @@ class TMazeEnv(gym.Env[np.ndarray, np.int64]):
         """The current goal side (+1 up, -1 down); ``None`` before the first reset."""
         return self._task.current
 
+    @property
+    def position(self) -> tuple[int, int]:
+        """The agent's cell ``(x, y)``: x along the corridor, y in {-1, 0, +1}."""
+        return (self._x, self._y)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:

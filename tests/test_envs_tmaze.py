@@ -98,10 +98,10 @@ def test_walls_keep_the_agent_on_the_corridor():
     env.reset(seed=0, options={"task": 1})
     for action in (LEFT, UP, DOWN):  # at the start: walls all around but to the right
         observation, *_ = env.step(action)
-        assert observation[0] == 0 and env._x == 0
+        assert observation[0] == 0 and env.position == (0, 0)
     env.step(RIGHT)
     env.step(UP)  # mid-corridor: no way up
-    assert env._x == 1 and env._y == 0
+    assert env.position == (1, 0)
 
 
 def test_episode_length_argument_and_oracle_in_time():
