@@ -78,6 +78,8 @@ class _HiddenTask:
         self.task_family = family
         self._task = TaskSlot(family, task)
         use_headless_gl_if_needed(self.render_mode)
+        if is_headless() and self.render_mode == "human":  # glfw would abort the whole process
+            raise ValueError("render_mode 'human' needs a display, but DISPLAY is not set")
         if is_headless():  # "human" opens a window: list it only where one can open
             modes = [m for m in self.metadata["render_modes"] if m != "human"]
             self.metadata = {**self.metadata, "render_modes": modes}
@@ -88,12 +90,14 @@ class _HiddenTask:
         return self._task.current
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode; ``options={"task": ...}`` sets the hidden task (see ``TaskSlot``)."""
         requested = check_reset_options(options)
         gym.Env.reset(self, seed=seed)  # seed np_random first: the task may be drawn from it
         self._task.on_reset(requested, self.np_random, seeded=seed is not None)
         return super().reset()  # the -v5 reset, which calls our reset_model
 
     def step(self, action: Any):
+        """The -v5 step, after checking that ``action`` lies in the action space."""
         return super().step(check_box_action(self.action_space, action))
 
 

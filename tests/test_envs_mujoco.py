@@ -111,3 +111,11 @@ def test_rgb_array_rendering(env_id):
     if result.returncode != 0 and ("EGL" in result.stderr or "OpenGL" in result.stderr):
         pytest.skip(f"MuJoCo cannot render off-screen here: {result.stderr.strip().splitlines()[-1]}")
     assert result.returncode == 0, result.stderr
+
+
+def test_human_rendering_without_a_display_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the headless check is Linux-only")
+    with pytest.raises(ValueError, match="'human'"):
+        gym.make("lram_agents/ReacherGoal-v0", render_mode="human")
