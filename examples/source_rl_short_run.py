@@ -1,8 +1,9 @@
 """A short source-RL run per task: does the return improve on one fixed (training) task?
 
-Trains SAC (MuJoCo tasks) or PPO (grid worlds), SB3 defaults, from scratch on the first training
-task with :func:`lram_agents.envs.source_rl.run_source_rl`, which records the learning history,
-and prints for each task
+Trains SAC (MuJoCo tasks) or PPO (grid worlds), SB3 defaults, from scratch on one training task
+(the first unless ``--task-index`` says otherwise) with
+:func:`lram_agents.envs.source_rl.run_source_rl`, which records the learning history, and prints
+for each task
 
 * the deterministic return of the untrained policy and of the trained one (mean of 5 evaluation
   episodes with fixed seeds), and
@@ -12,7 +13,7 @@ It also plots the learning histories (``--plot``, default ``examples/images/sour
 
     nice -n 10 python examples/source_rl_short_run.py --steps 20000   # SAC on the 4 MuJoCo tasks
     nice -n 10 python examples/source_rl_short_run.py --steps 100000 \
-        --env-ids lram_agents/DarkRoom-v0 --plot /tmp/ppo_darkroom.png  # PPO on one Dark-Room goal
+        --env-ids lram_agents/DarkRoom-v0 --task-index -1 --plot /tmp/ppo_darkroom.png  # PPO, goal (9, 9)
 
 On a busy 2-core machine the SAC runs took 9-17 min per task (20k steps).
 """
@@ -68,8 +69,8 @@ class EpisodeReturns:
             self._current = 0.0
 
 
-def run_one(env_id: str, steps: int, seed: int) -> dict:
-    task = task_family(env_id).train_tasks()[0]
+def run_one(env_id: str, steps: int, seed: int, task_index: int = 0) -> dict:
+    task = task_family(env_id).train_tasks()[task_index]
     algorithm = default_algorithm(env_id)
     untrained = ALGORITHMS[algorithm]("MlpPolicy", gym.make(env_id, task=task), seed=seed, verbose=0)
     before = evaluate(untrained, env_id, task)
@@ -108,13 +109,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env-ids", nargs="*", default=list(MUJOCO_ENV_IDS))
     parser.add_argument("--plot", type=Path, default=IMAGES / "source_rl_short_run.png")
+    parser.add_argument("--task-index", type=int, default=0, help="which training task (default: the first)")
     args = parser.parse_args()
     # One thread: the small networks gain nothing from more, and on a busy 2-core machine two
     # threads made each gradient step ~14x slower (measured: 140 s vs 10 s for 300 steps).
     torch.set_num_threads(1)
     results = []
     for env_id in args.env_ids:
-        result = run_one(env_id, args.steps, args.seed)
+        result = run_one(env_id, args.steps, args.seed, args.task_index)
         results.append(result)
         print(
             f"{env_id:32s} {result['algorithm']} task={result['task']!s:.40s}  eval before {result['before']:9.2f}  "
