@@ -25,9 +25,7 @@ def check_reset_options(options: Mapping[str, Any] | None) -> Any:
         raise TypeError(f"reset options must be a dict or None, got {options!r}")
     unknown = sorted(set(options) - RESET_OPTIONS, key=str)
     if unknown:
-        raise ValueError(
-            f"unknown reset option(s) {unknown!r}; allowed: {sorted(RESET_OPTIONS)!r}"
-        )
+        raise ValueError(f"unknown reset option(s) {unknown!r}; allowed: {sorted(RESET_OPTIONS)!r}")
     return options.get("task")
 
 
@@ -63,8 +61,7 @@ def check_box_action(space: spaces.Box, action: Any) -> np.ndarray:
         raise ValueError(f"action {action!r} is not numeric") from error
     if array.shape != space.shape:
         raise ValueError(
-            f"action {action!r} has shape {array.shape}, the action space {space} "
-            f"expects {space.shape}"
+            f"action {action!r} has shape {array.shape}, the action space {space} expects {space.shape}"
         )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"action {action!r} has a non-finite entry")

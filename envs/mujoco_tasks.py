@@ -1,4 +1,4 @@
-"""Continuous meta-RL tasks (Algorithm Distillation with Mamba, section 5.1) on Gymnasium's ``-v5`` MuJoCo envs.
+"""Continuous meta-RL tasks (AD with Mamba, section 5.1) on Gymnasium's ``-v5`` MuJoCo envs.
 
 Each environment subclasses the ``-v5`` environment, removes the hidden task from the observation
 and takes the task from :class:`~lram_agents.envs.tasks.TaskSlot` (``task=`` or

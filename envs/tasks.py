@@ -199,9 +199,7 @@ class KeyDoorTasks(TaskFamily[KeyDoor]):
     def validate(self, task: object) -> KeyDoor:
         kx, ky, dx, dy = _integers(task, 4, "Key-Door task (key x, y, door x, y)")
         if not all(0 <= v < self.size for v in (kx, ky, dx, dy)):
-            raise ValueError(
-                f"Key-Door task {task!r} is outside the {self.size}x{self.size} grid"
-            )
+            raise ValueError(f"Key-Door task {task!r} is outside the {self.size}x{self.size} grid")
         if (kx, ky) == (dx, dy):
             raise ValueError(f"Key-Door task {task!r} puts the key on the door")
         return (kx, ky, dx, dy)

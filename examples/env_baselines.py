@@ -65,9 +65,7 @@ def key_door() -> None:
     rng = np.random.default_rng(0)
     tasks = [family.sample(rng, split) for split in ("train", "holdout") for _ in range(100)]
     expert = [episode_return(env, DarkKeyDoorExpert(t).act, 0, {"task": t}) for t in tasks]
-    optimal = [
-        1 + 100 - (max(manhattan((0, 0), t[:2]), 1) + manhattan(t[:2], t[2:])) + 1 for t in tasks
-    ]
+    optimal = [1 + 100 - (max(manhattan((0, 0), t[:2]), 1) + manhattan(t[:2], t[2:])) + 1 for t in tasks]
     chance = [episode_return(env, lambda _: int(rng.integers(5)), 0, {"task": t}) for t in tasks]
     print(
         f"Dark Key-Door: expert optimal on {sum(e == o for e, o in zip(expert, optimal))}/200 tasks "
@@ -80,7 +78,10 @@ def mujoco(env_id: str) -> None:
     space = env.action_space
     rng = np.random.default_rng(0)
     tasks = task_family(env_id).train_tasks()[:10]
-    zero = [episode_return(env, lambda _: np.zeros(space.shape, space.dtype), i, {"task": t}) for i, t in enumerate(tasks)]
+    zero = [
+        episode_return(env, lambda _: np.zeros(space.shape, space.dtype), i, {"task": t})
+        for i, t in enumerate(tasks)
+    ]
     chance = [
         episode_return(env, lambda _: rng.uniform(space.low, space.high).astype(space.dtype), i, {"task": t})
         for i, t in enumerate(tasks)

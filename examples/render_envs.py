@@ -125,7 +125,9 @@ def main() -> None:
         "Dark Key-Door: key (yellow), then door (brown)",
         "darkkeydoor.png",
     )
-    mujoco("lram_agents/ReacherGoal-v0", (0.1, 0.12), "Reacher-Goal: hidden target (red dot)", "reachergoal.png")
+    mujoco(
+        "lram_agents/ReacherGoal-v0", (0.1, 0.12), "Reacher-Goal: hidden target (red dot)", "reachergoal.png"
+    )
     mujoco(
         "lram_agents/PusherGoal-v0",
         (0.3, -0.25, 0.55, 0.1),

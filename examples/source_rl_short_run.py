@@ -119,7 +119,8 @@ def main() -> None:
         result = run_one(env_id, args.steps, args.seed, args.task_index)
         results.append(result)
         print(
-            f"{env_id:32s} {result['algorithm']} task={result['task']!s:.40s}  eval before {result['before']:9.2f}  "
+            f"{env_id:32s} {result['algorithm']} task={result['task']!s:.40s}  "
+            f"eval before {result['before']:9.2f}  "
             f"after {result['after']:9.2f}  | history first10 {result['first10']:9.2f}  "
             f"last10 {result['last10']:9.2f}  ({result['seconds']:.0f} s)",
             flush=True,

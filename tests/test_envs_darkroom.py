@@ -51,9 +51,7 @@ def test_random_agent_is_far_below_the_expert():
     env = gym.make("lram_agents/DarkRoom-v0")
     rng = np.random.default_rng(0)
     goals = task_family("lram_agents/DarkRoom-v0").train_tasks()
-    random_returns = [
-        episode_return(env, lambda _: int(rng.integers(5)), options={"task": g}) for g in goals
-    ]
+    random_returns = [episode_return(env, lambda _: int(rng.integers(5)), options={"task": g}) for g in goals]
     expert_returns = [episode_return(env, DarkRoomExpert(g).act, options={"task": g}) for g in goals]
     assert np.mean(random_returns) < 0.25 * np.mean(expert_returns)
 

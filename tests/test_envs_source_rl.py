@@ -41,7 +41,9 @@ def test_ppo_dark_room_history_is_complete_ordered_and_consistent():
     on_goal = np.all(history.next_observations == goal, axis=1)
     assert np.array_equal(history.rewards, on_goal.astype(float))  # Dark-Room's reward, step by step
     assert history.truncated.sum() == 3 and not history.terminated.any()  # 100-step episodes
-    assert np.array_equal(history.episode_returns(), [history.rewards[i * 100 : (i + 1) * 100].sum() for i in range(3)])
+    assert np.array_equal(
+        history.episode_returns(), [history.rewards[i * 100 : (i + 1) * 100].sum() for i in range(3)]
+    )
 
 
 def test_sac_streams_every_transition_of_every_copy_in_order():

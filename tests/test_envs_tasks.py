@@ -79,14 +79,16 @@ def test_sample_draws_from_the_requested_split(env_id):
 
 def test_continuous_task_laws():
     rng = np.random.default_rng(1)
-    targets = np.array([ReacherGoalTasks().sample(rng) for _ in range(2000)])
+    reacher, cheetah = ReacherGoalTasks(), HalfCheetahVelTasks()
+    ant, pusher = AntDirTasks(), PusherGoalTasks()
+    targets = np.array([reacher.sample(rng) for _ in range(2000)])
     assert np.all(np.hypot(*targets.T) < 0.2)
     assert np.all(targets.min(axis=0) < -0.17) and np.all(targets.max(axis=0) > 0.17)
-    velocities = np.array([HalfCheetahVelTasks().sample(rng) for _ in range(2000)])
+    velocities = np.array([cheetah.sample(rng) for _ in range(2000)])
     assert 0 <= velocities.min() < 0.05 and 2.95 < velocities.max() <= 3
-    directions = np.array([AntDirTasks().sample(rng) for _ in range(2000)])
+    directions = np.array([ant.sample(rng) for _ in range(2000)])
     assert 0 <= directions.min() < 0.05 and 2 * math.pi - 0.05 < directions.max() < 2 * math.pi
-    pushers = np.array([PusherGoalTasks().sample(rng) for _ in range(500)])
+    pushers = np.array([pusher.sample(rng) for _ in range(500)])
     assert np.all(np.hypot(pushers[:, 0] - pushers[:, 2], pushers[:, 1] - pushers[:, 3]) > 0.17)
 
 
