@@ -1,8 +1,95 @@
 """Gymnasium environments of the LRAM, Algorithm-Distillation and RATE papers.
 
-Importing this package registers every environment under the ``lram_agents/`` namespace.
+Importing this package registers every environment under the ``lram_agents/`` namespace
+(Gymnasium >= 1.0 has no plugin autoload, so ``import lram_agents`` does it)::
+
+    import gymnasium as gym, lram_agents
+    env = gym.make("lram_agents/TMaze-v0", corridor_length=90)
+    env = gym.make("lram_agents/DarkRoom-v0", task=(3, 7))
+    env.reset(seed=0, options={"task": (5, 5)})       # or change the hidden task at reset
+    env.unwrapped.task, env.unwrapped.task_family.holdout_tasks()
+
+The environment classes are imported lazily (on ``gym.make``), so importing the package does not
+import MuJoCo. :func:`task_family` gives an id's task family with default parameters.
 """
 
-from .vizdoom_two_colors import register as _register_vizdoom_two_colors
+from __future__ import annotations
+
+import gymnasium as gym
+
+from lram_agents.envs.tasks import (
+    SPLIT_SEED,
+    AntDirTasks,
+    GridGoalTasks,
+    HalfCheetahVelTasks,
+    KeyDoorTasks,
+    PusherGoalTasks,
+    ReacherGoalTasks,
+    TaskFamily,
+    TaskSlot,
+    TMazeTasks,
+)
+
+# id -> (entry point, max_episode_steps, task family class). The grid worlds end their episodes
+# themselves (T-Maze's limit depends on its corridor length), the MuJoCo tasks through TimeLimit
+# like Gymnasium's -v5 environments.
+_ENVIRONMENTS: dict[str, tuple[str, int | None, type[TaskFamily]]] = {
+    "lram_agents/TMaze-v0": ("lram_agents.envs.tmaze:TMazeEnv", None, TMazeTasks),
+    "lram_agents/DarkRoom-v0": ("lram_agents.envs.darkroom:DarkRoomEnv", None, GridGoalTasks),
+    "lram_agents/DarkKeyDoor-v0": ("lram_agents.envs.darkroom:DarkKeyDoorEnv", None, KeyDoorTasks),
+    "lram_agents/ReacherGoal-v0": ("lram_agents.envs.mujoco_tasks:ReacherGoalEnv", 50, ReacherGoalTasks),
+    "lram_agents/PusherGoal-v0": ("lram_agents.envs.mujoco_tasks:PusherGoalEnv", 100, PusherGoalTasks),
+    "lram_agents/HalfCheetahVel-v0": (
+        "lram_agents.envs.mujoco_tasks:HalfCheetahVelEnv",
+        200,
+        HalfCheetahVelTasks,
+    ),
+    "lram_agents/AntDir-v0": ("lram_agents.envs.mujoco_tasks:AntDirEnv", 200, AntDirTasks),
+}
+
+#: Every registered id, grid worlds first.
+ENV_IDS: tuple[str, ...] = tuple(_ENVIRONMENTS)
+#: The ids built on MuJoCo.
+MUJOCO_ENV_IDS: tuple[str, ...] = tuple(i for i in ENV_IDS if _ENVIRONMENTS[i][1] is not None)
+
+
+def register_environments() -> None:
+    """Register every id with Gymnasium; ids already registered are left alone (re-import is silent)."""
+    for env_id, (entry_point, max_episode_steps, _) in _ENVIRONMENTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
+
+
+def task_family(env_id: str) -> TaskFamily:
+    """The task family of ``env_id`` with its default parameters (e.g. the 10 x 10 Dark-Room).
+
+    For an environment built with other parameters, read ``env.unwrapped.task_family`` instead.
+    """
+    if env_id not in _ENVIRONMENTS:
+        raise ValueError(f"unknown environment id {env_id!r}; known: {list(_ENVIRONMENTS)}")
+    return _ENVIRONMENTS[env_id][2]()
+
+
+register_environments()
+
+# ViZDoom-Two-Colors lives in its own subpackage (its simulator is an optional extra, imported lazily).
+from lram_agents.envs.vizdoom_two_colors import register as _register_vizdoom_two_colors  # noqa: E402
 
 _register_vizdoom_two_colors()
+
+__all__ = [
+    "ENV_IDS",
+    "MUJOCO_ENV_IDS",
+    "SPLIT_SEED",
+    "AntDirTasks",
+    "GridGoalTasks",
+    "HalfCheetahVelTasks",
+    "KeyDoorTasks",
+    "PusherGoalTasks",
+    "ReacherGoalTasks",
+    "TMazeTasks",
+    "TaskFamily",
+    "TaskSlot",
+    "register_environments",
+    "task_family",
+]
