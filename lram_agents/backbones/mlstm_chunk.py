@@ -15,6 +15,7 @@ e^{-m} floor slightly on the first tokens.)
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -52,8 +53,7 @@ def mlstm_chunk(
     log_f_cum = F.logsigmoid(fgate).cumsum(-1)  # b_t = sum_{s<=t} log f_s            (B,NH,L)
     # log weight of token s in the output of token t: b_t - b_s + i_s, for s <= t
     log_w = log_f_cum.unsqueeze(-1) - log_f_cum.unsqueeze(-2) + igate.unsqueeze(-2)  # (B,NH,L,L)
-    causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
-    log_w = log_w.masked_fill(~causal, float("-inf"))
+    log_w = log_w.masked_fill(_future(L, q.device), float("-inf"))
     m = log_w.amax(-1)  # (B,NH,L)
     if state is not None:
         c0, n0, m0 = state
@@ -68,6 +68,12 @@ def mlstm_chunk(
         den = den + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
     h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
     return h, _final_state(k, v, igate, log_f_cum, m[..., -1], state)
+
+
+@functools.lru_cache(maxsize=16)
+def _future(length: int, device: torch.device) -> torch.Tensor:
+    """(L, L) mask of the entries above the diagonal (token s after token t); cached per size."""
+    return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
 
 
 def _final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
