@@ -38,8 +38,11 @@ from lram_agents.spaces import space_from_json, space_to_json
 class AgentMemory:
     """What an agent carries from one call to the next for N envs.
 
-    Never modified in place: a snapshot taken from :attr:`Agent.memory` stays valid and can be
-    given back (this is the ``state`` the Stable-Baselines3 adapter returns).
+    The Transformer's KV cache is preallocated and written in place (copying it every step would
+    cost as much as attending over it), so the ``model_state`` of a snapshot taken from
+    :attr:`Agent.memory` is advanced by the agent's next step. Handing the *latest* snapshot back
+    (what the Stable-Baselines3 adapter does) is always right; to rewind to an older one later,
+    keep ``memory.clone()``.
     """
 
     model_state: State  # the backbone's recurrent state (or KV cache), batch first
@@ -51,6 +54,15 @@ class AgentMemory:
     @property
     def num_envs(self) -> int:
         return int(self.acted.shape[0])
+
+    def clone(self) -> AgentMemory:
+        """A copy that later steps of the agent cannot change."""
+        return AgentMemory(
+            {name: tensor.clone() for name, tensor in self.model_state.items()},
+            self.returns_to_go.clone(),
+            self.prev_actions.clone(),
+            self.acted.copy(),
+        )
 
 
 class Agent:

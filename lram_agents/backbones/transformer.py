@@ -112,6 +112,7 @@ class TransformerBackbone(nn.Module):
             "inputs": torch.zeros(batch_size, cap, self.d_model, device=device, dtype=dtype),
             "start": torch.zeros(batch_size, dtype=torch.long, device=device),
             "length": torch.zeros(batch_size, dtype=torch.long, device=device),
+            "chunk": torch.zeros(batch_size, dtype=torch.long, device=device),  # tokens of the last step
         }
         for i in range(self.config.num_layers):
             state[f"{i}.k"] = torch.zeros(batch_size, heads, cap, head_dim, device=device, dtype=dtype)
@@ -124,27 +125,27 @@ class TransformerBackbone(nn.Module):
         return {**state, "start": torch.where(mask, state["length"], state["start"])}
 
     def keep_rows(self, old: State, new: State, mask: torch.Tensor) -> State:
-        """Rows of ``mask`` go back to ``old``, as if they had not stepped.
+        """Rows of ``mask`` go back to how they were before the last step, as if they had not stepped.
 
-        The cache length is shared by all rows, so a kept row's cache is shifted right by the tokens
-        the others gained, and its ``start`` moves by as much: the free slots at the front stay
-        hidden, and positions (index - start) of its visible tokens do not change.
+        The cache is written in place, so ``old`` shares its buffers with ``new``; what the step
+        wrote is the last ``chunk`` tokens of every row. A kept row's earlier tokens are shifted right
+        over them and its ``start`` moves by as much: the slots in front stay hidden, and positions
+        (index - start) of its visible tokens do not change. (If the window slid in that step, the
+        kept row was slid with the others.)
         """
         mask = check_reset_mask(mask, new["start"].shape[0]).to(new["start"].device)
-        length = new["inputs"].shape[1]
-        if old["inputs"].shape[1] > length:  # the window slid during the step: slide the kept rows too
-            old = self._drop_oldest(old, keep=length)
-        pad = length - old["inputs"].shape[1]
-        merged: State = {"start": torch.where(mask, old["start"] + pad, new["start"])}
-        for name, tensor in new.items():
-            if name == "start":
-                continue
-            time_dim = 1 if name == "inputs" else 2  # inputs (B, L, D); keys / values (B, H, L, Dh)
-            filler = list(tensor.shape)
-            filler[time_dim] = pad
-            shifted = torch.cat([tensor.new_zeros(filler), old[name]], dim=time_dim)
-            merged[name] = torch.where(mask.view(-1, *([1] * (tensor.dim() - 1))), shifted, tensor)
-        return merged
+        chunk, length = int(new["chunk"][0]), _length(new)
+        start = new["start"].clone()
+        for row in mask.nonzero().flatten().tolist():
+            first = int(start[row])
+            if first < length - chunk:
+                for name, tensor in new.items():
+                    if name == "inputs":
+                        tensor[row, first + chunk : length] = tensor[row, first : length - chunk].clone()
+                    elif name.endswith((".k", ".v")):
+                        tensor[row, :, first + chunk : length] = tensor[row, :, first : length - chunk].clone()
+            start[row] = min(first + chunk, length)
+        return {**new, "start": start}
 
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -160,7 +161,7 @@ class TransformerBackbone(nn.Module):
             raise ValueError(f"{L} tokens do not fit max_positions={self.config.max_positions}")
         state = self._with_full_capacity(state)
         if _length(state) + L > self.config.max_positions:
-            self._drop_oldest(state, keep=self._tokens_to_keep(L))
+            state = self._drop_oldest(state, keep=self._tokens_to_keep(L))
         return self._forward_cached(x, state)
 
     def _forward_fresh(self, x: torch.Tensor) -> tuple[torch.Tensor, State]:
@@ -183,6 +184,7 @@ class TransformerBackbone(nn.Module):
             "inputs": x.detach(),
             "start": torch.zeros(B, dtype=torch.long, device=x.device),
             "length": torch.full((B,), L, dtype=torch.long, device=x.device),
+            "chunk": torch.full((B,), L, dtype=torch.long, device=x.device),
         }
         for i, (k, v) in enumerate(zip(keys, values)):
             state[f"{i}.k"], state[f"{i}.v"] = k.detach(), v.detach()
@@ -196,7 +198,7 @@ class TransformerBackbone(nn.Module):
         full = self.init_state(inputs.shape[0], inputs.device, inputs.dtype)
         n = _length(state)
         for name, tensor in state.items():
-            if name in ("start", "length"):
+            if name in ("start", "length", "chunk"):
                 full[name] = tensor.clone()
             elif name == "inputs":
                 full[name][:, :n] = tensor[:, :n]
@@ -219,7 +221,7 @@ class TransformerBackbone(nn.Module):
         state["inputs"][:, past:total] = x
         for i, block in enumerate(self.blocks):
             h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], past, mask)
-        state["length"].fill_(total)
+        state = {**state, "length": torch.full_like(state["length"], total), "chunk": torch.full_like(state["length"], L)}
         return self.ln_f(h), state
 
     def _tokens_to_keep(self, incoming: int) -> int:
@@ -227,15 +229,15 @@ class TransformerBackbone(nn.Module):
         keep = self.config.max_positions // 2
         return max(0, min(keep - keep % incoming, self.config.max_positions - incoming))
 
-    def _drop_oldest(self, state: State, keep: int) -> None:
-        """Slide the window in place: keep the newest ``keep`` tokens, re-encoded from position 0."""
+    def _drop_oldest(self, state: State, keep: int) -> State:
+        """Slide the window: keep the newest ``keep`` tokens, re-encoded from position 0 in place."""
         length = _length(state)
         dropped = length - keep
         kept = state["inputs"][:, dropped:length].clone()
-        state["start"].sub_(dropped).clamp_(min=0)
-        state["length"].zero_()
+        state = {**state, "start": (state["start"] - dropped).clamp_min(0), "length": torch.zeros_like(state["length"])}
         if keep:
-            self._forward_cached(kept, state)
+            _, state = self._forward_cached(kept, state)
+        return state
 
     def _positions(self, positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         if self.config.position_embedding == "learned":
