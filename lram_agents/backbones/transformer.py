@@ -76,6 +76,12 @@ class _Block(nn.Module):
         att = F.scaled_dot_product_attention(q, cache_k[:, :, :end], cache_v[:, :, :end], attn_mask=mask)
         return self._finish(h, att)
 
+    def attend_prefix(self, h, past_k, past_v, mask):
+        """Attention over given keys/values (e.g. RATE's Transformer-XL cache) followed by the chunk's own."""
+        q, k, v = self._qkv(h)
+        att = F.scaled_dot_product_attention(q, torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2), attn_mask=mask)
+        return self._finish(h, att)
+
     def _qkv(self, h):
         B, L, D = h.shape
         q, k, v = self.qkv(self.ln_1(h)).split(D, dim=-1)
