@@ -8,7 +8,14 @@ For each backbone at matched size (the Table-6 presets) this measures, in one ru
 * the memory of the state / cache, and the process's resident memory;
 * the floor: one pass of the same weights (a matmul per weight matrix with the same number of rows)
   plus one read of the state, at that batch size — no implementation can step faster than that;
-* the `xlstm` package's own recurrent ``step`` loop (token by token), for reference.
+* the `xlstm` package's own recurrent ``step`` loop (token by token), for reference;
+* with ``compile=True``, the recurrent models' compiled step (:func:`lram_agents.inference.make_step`)
+  as extra rows ``<model>+compile``.
+
+Caches. This machine's L3 holds a 16M model's weights, so a tight loop re-reads them from cache.
+By default every timed step *and* every floor pass starts from flushed caches (a 512 MiB buffer is
+written first), as in an agent loop where the simulator runs between steps and the weights stream
+from DRAM; ``cold=False`` measures both hot instead.
 
 How the state is brought to C timesteps: by default it is *filled* with random values of the shape
 it has after C timesteps (``fill="synthetic"``). A step's cost depends only on shapes, and filling
@@ -31,6 +38,7 @@ import torch
 
 from lram_agents.backbones import BACKBONES, State
 from lram_agents.config import LRAMConfig
+from lram_agents.inference import make_step
 from lram_agents.model import LRAMModel, Timesteps
 from lram_agents.presets import preset
 
@@ -66,22 +74,32 @@ class Measurement:
 def benchmark_models(size: str = "16m") -> dict[str, LRAMConfig]:
     """The backbones compared, at the same Table-6 size, for vector observations.
 
-    The Transformer gets sinusoidal positions (no 77k-row position table) and room for the
-    longest context, so its cache is never slid during a measurement.
+    The Transformer gets sinusoidal positions (no 77k-row position table); :func:`with_capacity`
+    gives it room for the context of each measurement, so its cache is never slid while timed.
     """
-    longest = 3 * (max(CONTEXTS) + 64)
     models = {
         "xlstm-1:0": preset("xlstm", size, "1:0", image_shape=None),
         "xlstm-7:1": preset("xlstm", size, "7:1", image_shape=None),
         "transformer": preset("transformer", size, image_shape=None),
     }
     tf = models["transformer"]
-    models["transformer"] = dataclasses.replace(
-        tf, backbone=dataclasses.replace(tf.backbone, position_embedding="sinusoidal", max_positions=longest)
-    )
+    models["transformer"] = dataclasses.replace(tf, backbone=dataclasses.replace(tf.backbone, position_embedding="sinusoidal"))
     if "mamba" in BACKBONES:
         models["mamba"] = preset("mamba", size, image_shape=None)
     return models
+
+
+def with_capacity(model: LRAMModel, context: int, steps: int) -> LRAMModel:
+    """The same model with a KV cache that holds ``context + steps`` timesteps (recurrent: itself)."""
+    if model.config.backbone.type != "transformer":
+        return model
+    tokens = 3 * (context + steps)
+    if model.config.backbone.max_positions == tokens:
+        return model
+    config = dataclasses.replace(model.config, backbone=dataclasses.replace(model.config.backbone, max_positions=tokens))
+    resized = LRAMModel(config).eval()
+    resized.load_state_dict(model.state_dict())
+    return resized
 
 
 # ---- state -------------------------------------------------------------------------------------
@@ -131,42 +149,64 @@ def step_inputs(batch: int) -> Timesteps:
 
 
 # ---- timing ------------------------------------------------------------------------------------
-def time_steps(model: LRAMModel, state: State, batch: int, steps: int, warmup: int = 3) -> np.ndarray:
-    """Seconds per model step (one timestep: 3 tokens) with the carried state."""
-    inputs = step_inputs(batch)
+class CacheFlusher:
+    """Writes a buffer larger than the caches, so the next operation reads from DRAM."""
+
+    def __init__(self, mib: int = 512):
+        self.buffer = torch.ones(mib * 2**20 // 4)
+
+    def __call__(self) -> None:
+        self.buffer.add_(1.0)
+
+
+def _timed(fn, repeats: int, flush: CacheFlusher | None) -> np.ndarray:
     times = []
-    with torch.inference_mode():
-        for i in range(warmup + steps):
-            begin = time.perf_counter()
-            state = model(inputs, state).state
-            if i >= warmup:
-                times.append(time.perf_counter() - begin)
+    for _ in range(repeats):
+        if flush is not None:
+            flush()
+        begin = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - begin)
     return np.array(times)
 
 
-def streaming_floor(model: LRAMModel, batch: int, state: State, context: int, repeats: int = 7) -> float:
-    """Seconds for one pass over the weights a step uses (matmuls of 3*batch rows) and one read of
-    the state it holds after ``context`` timesteps — a lower bound on a step's cost."""
+def floor_pass(model: LRAMModel, batch: int, state: State, context: int):
+    """One pass over the weights a step uses (matmuls of 3*batch rows) and one read of the state it
+    holds after ``context`` timesteps: no step can cost less. Returns the pass as a function."""
     skip = {id(p) for p in model.image_encoder.parameters()} if model.image_encoder is not None else set()
     matrices = [p.detach() for p in model.parameters() if id(p) not in skip and p.dim() == 2 and p.shape[0] > 1]
     others = [p.detach() for p in model.parameters() if id(p) not in skip and not (p.dim() == 2 and p.shape[0] > 1)]
-    rows = {w.shape[1]: torch.randn(3 * batch, w.shape[1]) for w in matrices}
+    rows = {(w.shape[1], w.dtype): torch.randn(3 * batch, w.shape[1], dtype=w.dtype) for w in matrices}
     held = _held_state(state, context)
 
     def once():
         for w in matrices:
-            torch.mm(rows[w.shape[1]], w.t())
+            torch.mm(rows[w.shape[1], w.dtype], w.t())
         for t in others + held:
             t.sum()
 
+    return once
+
+
+def time_step_and_floor(step, model: LRAMModel, state: State, batch: int, context: int, steps: int,
+                        flush: CacheFlusher | None, rounds: int = 4, warmup: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per step and per floor pass, measured in alternating rounds so that both see the
+    same machine (this 2-core machine's speed drifts by ~20% within a minute)."""
+    inputs = step_inputs(batch)
+    held = {"state": state}
+
+    def one_step():
+        held["state"] = step(inputs, held["state"]).state
+
+    floor = floor_pass(model, batch, state, context)
+    step_times, floor_times = [], []
     with torch.inference_mode():
-        once()
-        times = []
-        for _ in range(repeats):
-            begin = time.perf_counter()
-            once()
-            times.append(time.perf_counter() - begin)
-    return float(np.median(times))
+        _timed(one_step, warmup, None)
+        floor()
+        for _ in range(rounds):
+            step_times.append(_timed(one_step, max(1, steps // rounds), flush))
+            floor_times.append(_timed(floor, 2, flush))
+    return np.concatenate(step_times), np.concatenate(floor_times)
 
 
 def _held_state(state: State, context: int) -> list[torch.Tensor]:
@@ -205,37 +245,50 @@ def rss_mb() -> float:
 
 # ---- suite -------------------------------------------------------------------------------------
 def measure(name: str, model: LRAMModel, kind: str, batch: int, context: int, steps: int, fill: str,
-            memory_budget: float) -> Measurement:
+            memory_budget: float, flush: CacheFlusher | None, compile: bool = False, precision: str = "fp32") -> Measurement:
+    model = with_capacity(model, context, steps + 8)
     need = estimated_state_bytes(model, batch)
+    label = name + ("+compile" if compile else "") + ("" if precision == "fp32" else f"+{precision}")
     if need > memory_budget:
         note = f"skipped: the state needs {need / 2**30:.1f} GiB > budget {memory_budget / 2**30:.1f} GiB"
-        return Measurement(kind, name, batch, context, float("nan"), float("nan"), float("nan"), need / 2**20, float("nan"), note)
+        return Measurement(kind, label, batch, context, float("nan"), float("nan"), float("nan"), need / 2**20, float("nan"), note)
     state = filled_state(model, batch, context, fill)
-    times = time_steps(model, state, batch, steps)
-    floor = streaming_floor(model, batch, state, context)
-    m = Measurement(kind, name, batch, context, 1e3 * np.median(times), 1e3 * np.percentile(times, 95), 1e3 * floor,
+    step = make_step(model, compile=compile, precision=precision)
+    times, floor = time_step_and_floor(step, model, state, batch, context, steps, flush)
+    m = Measurement(kind, label, batch, context, 1e3 * np.median(times), 1e3 * np.percentile(times, 95), 1e3 * np.median(floor),
                     state_bytes(state, context) / 2**20, rss_mb())
     del state
     return m
 
 
+def suite_cells(compile: bool) -> list[tuple[str, int, int, bool]]:
+    """(kind, batch, context, compiled) of every measurement for one model."""
+    cells = [("latency", b, c, False) for b in BATCHES for c in CONTEXTS]
+    cells += [("throughput", b, THROUGHPUT_CONTEXT, False) for b in THROUGHPUT_BATCHES]
+    if compile:  # one graph per batch size; contexts do not change a recurrent step's shapes
+        cells += [("latency", b, c, True) for b in BATCHES for c in CONTEXTS]
+    return cells
+
+
 def run_suite(size: str = "16m", quick: bool = True, fill: str = "synthetic", models: list[str] | None = None,
-              memory_budget_gb: float = 8.0, progress=None) -> list[Measurement]:
+              memory_budget_gb: float = 8.0, cold: bool = True, compile: bool = False, precision: str = "fp32",
+              progress=None) -> list[Measurement]:
     """All latency and throughput cells for the chosen models; ``progress`` is called per cell."""
     configs = benchmark_models(size)
     names = models or list(configs)
     steps = 20 if quick else 200
-    cells = [("latency", b, c) for b in BATCHES for c in CONTEXTS] + [
-        ("throughput", b, THROUGHPUT_CONTEXT) for b in THROUGHPUT_BATCHES
-    ]
+    flush = CacheFlusher() if cold else None
     results = []
     for name in names:
         torch.manual_seed(0)
         model = LRAMModel(configs[name]).eval()
-        for kind, batch, context in cells:
-            results.append(measure(name, model, kind, batch, context, steps, fill, memory_budget_gb * 2**30))
+        recurrent = configs[name].backbone.type != "transformer"  # a growing cache would recompile every step
+        for kind, batch, context, compiled in suite_cells(compile and recurrent):
+            results.append(measure(name, model, kind, batch, context, steps, fill, memory_budget_gb * 2**30, flush, compiled,
+                                   precision))
             if progress:
                 progress(results[-1])
+        torch._dynamo.reset()
     return results
 
 
@@ -286,22 +339,27 @@ def plot(results: list[Measurement], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r.model for r in results))
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
-    for ax, batch in zip(axes[:2], BATCHES):
+    measured = [r for r in results if r.median_ms == r.median_ms]  # skipped cells are NaN
+    panels = [
+        ([r for r in measured if r.kind == "latency" and r.batch == b], "context", "median_ms",
+         dict(xlabel="context C (timesteps)", ylabel="ms per timestep", title=f"Latency, batch {b}"))
+        for b in BATCHES
+    ]
+    panels.append(([r for r in measured if r.kind == "throughput"], "batch", "steps_per_s",
+                   dict(xlabel="batch size", ylabel="timesteps / s", title=f"Throughput, C = {THROUGHPUT_CONTEXT}")))
+    panels.append(([r for r in results if r.kind == "latency" and r.batch == 1], "context", "state_mb",
+                   dict(xlabel="context C (timesteps)", ylabel="MiB", title="State / KV-cache memory, batch 1")))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))
+    for ax, (rows, x, y, labels) in zip(axes, panels):
         for n in names:
-            rows = [r for r in results if r.kind == "latency" and r.batch == batch and r.model == n and r.median_ms == r.median_ms]
-            ax.plot([r.context for r in rows], [r.median_ms for r in rows], marker="o", label=n)
-        ax.set(xscale="log", yscale="log", xlabel="context C (timesteps)", ylabel="ms per timestep", title=f"Latency, batch {batch}")
-    for n in names:
-        rows = [r for r in results if r.kind == "throughput" and r.model == n and r.median_ms == r.median_ms]
-        axes[2].plot([r.batch for r in rows], [r.steps_per_s for r in rows], marker="o", label=n)
-        rows = [r for r in results if r.kind == "latency" and r.batch == 1 and r.model == n]
-        axes[3].plot([r.context for r in rows], [r.state_mb for r in rows], marker="o", label=n)
-    axes[2].set(xscale="log", yscale="log", xlabel="batch size", ylabel="timesteps / s", title=f"Throughput, C = {THROUGHPUT_CONTEXT}")
-    axes[3].set(xscale="log", yscale="log", xlabel="context C (timesteps)", ylabel="MiB", title="State / KV-cache memory, batch 1")
-    for ax in axes:
+            mine = [r for r in rows if r.model == n]
+            if mine:
+                ax.plot([getattr(r, x) for r in mine], [getattr(r, y) for r in mine], marker="o", label=n)
+        ax.set(**labels)
+        if ax.lines:  # log scales need data; a partial run may leave a panel empty
+            ax.set(xscale="log", yscale="log")
+            ax.legend()
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -316,3 +374,58 @@ def threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+# ---- environment in the loop -------------------------------------------------------------------
+@dataclass
+class LoopResult:
+    model: str
+    steps: int
+    agent_ms: float  # median time of agent.act (preprocessing + model step + decoding)
+    env_ms: float  # median time of env.step
+    total_p95_ms: float
+
+
+def env_loop(name: str, config: LRAMConfig, env_id: str = "lram_agents/TMaze-v0", episodes: int = 3,
+             env_kwargs: dict | None = None, compile: bool = False, seed: int = 0) -> LoopResult:
+    """The paper's protocol with the simulator in the loop: an Agent acts for ``episodes`` episodes
+    with its memory kept across them; the first episode is discarded (compilation, warm-up)."""
+    import gymnasium as gym
+
+    import lram_agents  # noqa: F401  (registers the environments)
+    from lram_agents.agent import Agent
+    from lram_agents.preprocessing import Preprocessing
+
+    env = gym.make(env_id, **(env_kwargs or {}))
+    torch.manual_seed(seed)
+    model = LRAMModel(config).eval()
+    limit = env.spec.max_episode_steps or getattr(env.unwrapped, "episode_length", 10_000)
+    model = with_capacity(model, episodes * limit, 8)
+    agent = Agent(model, Preprocessing(target_return=1.0), env.observation_space, env.action_space,
+                  keep_memory=True, compile=compile)
+    agent_times, env_times = [], []
+    obs, _ = env.reset(seed=seed)
+    reward = None
+    for episode in range(episodes):
+        done = False
+        while not done:
+            begin = time.perf_counter()
+            action = agent.act(obs, reward)
+            middle = time.perf_counter()
+            obs, reward, terminated, truncated, _ = env.step(action)
+            if episode > 0:
+                agent_times.append(middle - begin)
+                env_times.append(time.perf_counter() - middle)
+            done = terminated or truncated
+        obs, _ = env.reset()
+        agent.reset()
+    totals = np.array(agent_times) + np.array(env_times)
+    return LoopResult(name + ("+compile" if compile else ""), len(totals), 1e3 * float(np.median(agent_times)),
+                      1e3 * float(np.median(env_times)), 1e3 * float(np.percentile(totals, 95)))
+
+
+def loop_table(results: list[LoopResult], env_id: str) -> str:
+    lines = [f"\n**Environment in the loop** ({env_id}, memory kept across episodes, first episode discarded)\n",
+             "| model | timed steps | agent.act ms (median) | env.step ms (median) | step total p95 ms |", "|---|---|---|---|---|"]
+    lines += [f"| {r.model} | {r.steps} | {r.agent_ms:.2f} | {r.env_ms:.3f} | {r.total_p95_ms:.2f} |" for r in results]
+    return "\n".join(lines) + "\n"

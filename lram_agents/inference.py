@@ -3,10 +3,12 @@
 The plain path is ``model(steps, state, episode_start)``. :func:`make_step` returns a callable with
 the same signature that can be
 
-* compiled with ``torch.compile`` (fixed shapes: one graph for a step with and one without episode
-  starts). On a 2-core CPU this fuses the few hundred small element-wise ops of an xLSTM step and
-  brings it from ~2.4x to ~1.5x the cost of streaming its weights once; compiling takes minutes, so
-  it pays off for long runs. On CUDA, ``mode="reduce-overhead"`` adds CUDA graphs.
+* compiled with ``torch.compile`` (one graph for a step with and one without episode starts; a
+  Transformer's growing KV cache makes its shapes dynamic after the first recompilation). On this
+  2-core CPU it fuses the few hundred small element-wise ops of an xLSTM step: at batch 1 the step
+  goes from ~3.3x to ~1.8x the time of streaming its weights once (``benchmarks/latency.py``).
+  Compiling takes tens of seconds, so it pays off for long runs. On CUDA, ``mode="reduce-overhead"``
+  adds CUDA graphs.
 * run with bf16 weights (``precision="bf16"``): linear layers keep bf16 weights and run under
   autocast; recurrent state and element-wise math stay fp32. It halves the bytes streamed per step;
   whether that is faster depends on the hardware (on CPUs without fast bf16 GEMV it is not).
@@ -33,7 +35,7 @@ def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32"
     """``step(steps, state=None, episode_start=None) -> ModelOutput``, equal to ``model(...)``.
 
     Args:
-        compile: wrap the step in ``torch.compile(dynamic=False)``.
+        compile: wrap the step in ``torch.compile``.
         precision: ``"bf16"`` converts the model's linear layers to bf16 *in place*.
         mode: ``torch.compile`` mode, e.g. ``"reduce-overhead"`` for CUDA graphs.
     """
@@ -44,7 +46,7 @@ def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32"
         _linears_to(model, torch.bfloat16)
         step = _autocast(model, torch.bfloat16)
     if compile:
-        step = torch.compile(step, dynamic=False, mode=mode)
+        step = torch.compile(step, mode=mode)
     return step
 
 
