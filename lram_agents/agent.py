@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from lram_agents.backbones import State
+from lram_agents.inference import make_step
 from lram_agents.model import LRAMModel, Timesteps
 from lram_agents.preprocessing import ActionAdapter, ObservationAdapter, Preprocessing
 from lram_agents.spaces import space_from_json, space_to_json
@@ -38,8 +39,11 @@ from lram_agents.spaces import space_from_json, space_to_json
 class AgentMemory:
     """What an agent carries from one call to the next for N envs.
 
-    Never modified in place: a snapshot taken from :attr:`Agent.memory` stays valid and can be
-    given back (this is the ``state`` the Stable-Baselines3 adapter returns).
+    The Transformer's KV cache is preallocated and written in place (copying it every step would
+    cost as much as attending over it), so the ``model_state`` of a snapshot taken from
+    :attr:`Agent.memory` is advanced by the agent's next step. Handing the *latest* snapshot back
+    (what the Stable-Baselines3 adapter does) is always right; to rewind to an older one later,
+    keep ``memory.clone()``.
     """
 
     model_state: State  # the backbone's recurrent state (or KV cache), batch first
@@ -51,6 +55,15 @@ class AgentMemory:
     @property
     def num_envs(self) -> int:
         return int(self.acted.shape[0])
+
+    def clone(self) -> AgentMemory:
+        """A copy that later steps of the agent cannot change."""
+        return AgentMemory(
+            {name: tensor.clone() for name, tensor in self.model_state.items()},
+            self.returns_to_go.clone(),
+            self.prev_actions.clone(),
+            self.acted.copy(),
+        )
 
 
 class Agent:
@@ -66,6 +79,8 @@ class Agent:
         target_return: the (unscaled) return to condition on; default ``preprocessing.target_return``.
         deterministic: argmax actions (True) or sampled ones at ``temperature``.
         seed: seeds the sampling of actions.
+        compile, precision: the fast step of :func:`lram_agents.inference.make_step` (``torch.compile``,
+            bf16 weights); the default is the plain model call.
     """
 
     def __init__(
@@ -80,10 +95,13 @@ class Agent:
         deterministic: bool = True,
         temperature: float = 1.0,
         seed: int | None = None,
+        compile: bool = False,
+        precision: str = "fp32",
     ):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.model = model.eval()
+        self._forward = make_step(self.model, compile=compile, precision=precision)
         self.preprocessing = preprocessing or Preprocessing()
         self.keep_memory = self.preprocessing.keep_memory if keep_memory is None else bool(keep_memory)
         self.target_return = float(self.preprocessing.target_return if target_return is None else target_return)
@@ -215,7 +233,7 @@ class Agent:
         steps = self._inputs(memory, states, rtg, prev_r, torch.as_tensor(fresh, device=device))
         # resetting no row still costs a pass over the state: pass the mask only when a row starts
         reset = torch.as_tensor(forget, device=device) if forget.any() else None
-        out = self.model(steps, memory.model_state, episode_start=reset)
+        out = self._forward(steps, memory.model_state, episode_start=reset)
         deterministic = self.deterministic if deterministic is None else deterministic
         actions = self.model.head.decode(out.logits[:, -1], self._actions.spec, deterministic, self.temperature, self._generator)
         prev_states = states if self.model.config.needs_prev_states else None

@@ -56,7 +56,8 @@ class SB3Policy:
     """``predict(observation, state, episode_start, deterministic) -> (actions, state)`` over an Agent.
 
     * ``state=None`` (SB3's first call) starts from an empty memory; the returned ``state`` is an
-      :class:`~lram_agents.agent.AgentMemory` snapshot, and passing an older one back resumes from it.
+      :class:`~lram_agents.agent.AgentMemory` snapshot to pass back on the next call (as SB3 does); to
+      resume later from an older one, keep a ``state.clone()``.
     * ``episode_start[i]`` True means observation ``i`` begins a new episode: that env's
       return-to-go is restored and its memory is cleared, unless the agent keeps memory across
       episodes (in-context agents), as everywhere in this library.

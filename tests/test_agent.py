@@ -217,3 +217,16 @@ def test_discrete_spaces_with_an_offset_and_continuous_bounds():
     box = gym.spaces.Box(np.array([-3.0, 10.0], np.float32), np.array([3.0, 20.0], np.float32))
     action = Agent(model, None, OBS_SPACE, box).act(np.zeros(2))
     assert action.shape == (2,) and action.dtype == np.float32 and box.contains(action)
+
+
+def test_cloned_memory_of_an_in_place_kv_cache_can_be_given_back():
+    """The transformer's cache is written in place: a clone() snapshot rewinds the agent exactly."""
+    model = LRAMModel(small_config("transformer")).eval()
+    agent = Agent(model, None, OBS_SPACE, gym.spaces.Discrete(18))
+    obs = np.random.default_rng(3).uniform(-1, 1, (5, 1, 2)).astype(np.float32)
+    agent.act_batch(obs[0])
+    snapshot = agent.memory.clone()
+    later = [agent.act_batch(o, [0.5]) for o in obs[1:]]
+    agent.memory = snapshot
+    again = [agent.act_batch(o, [0.5]) for o in obs[1:]]
+    assert all(np.array_equal(a, b) for a, b in zip(later, again))

@@ -96,4 +96,36 @@ def test_transformer_sliding_window_equals_parallel_over_the_kept_window():
         # at token 96 the cache held 96 tokens: the newest 48 (tokens 48..95) were kept
         window, _ = backbone_module(x[:, 48:120])
     assert (stepped[:, 96:] - window[:, 48:]).abs().max().item() <= TOL
-    assert state["inputs"].shape[1] == 72
+    assert int(state["length"][0]) == 72
+
+
+def test_transformer_continues_stepping_after_a_parallel_prefill():
+    """A fresh forward's compact cache grows into the preallocated one when stepping goes on."""
+    from lram_agents.backbones.transformer import TransformerBackbone
+
+    backbone_module = TransformerBackbone(SMALL_BACKBONES["transformer"]).eval()
+    x = torch.randn(2, 30, 64)
+    with torch.no_grad():
+        whole, _ = backbone_module(x)
+        _, state = backbone_module(x[:, :18])
+        stepped = []
+        for t in range(18, 30, 3):
+            y, state = backbone_module(x[:, t : t + 3], state)
+            stepped.append(y)
+    assert (torch.cat(stepped, dim=1) - whole[:, 18:]).abs().max().item() <= TOL
+    assert state["inputs"].shape[1] == backbone_module.config.max_positions
+
+
+def test_causal_conv_equals_torchs_padded_convolution():
+    """The multiply-add convolution against nn.Conv1d with causal padding (the plain path)."""
+    from lram_agents.backbones.base import causal_conv
+
+    conv = torch.nn.Conv1d(8, 8, kernel_size=4, groups=8, padding=3)
+    x = torch.randn(2, 11, 8)
+    with torch.no_grad():
+        reference = conv(x.transpose(1, 2))[..., :11].transpose(1, 2)
+        whole, state = causal_conv(conv, x, torch.zeros(2, 3, 8))
+        first, mid = causal_conv(conv, x[:, :5], torch.zeros(2, 3, 8))
+        second, end = causal_conv(conv, x[:, 5:], mid)
+    assert torch.allclose(whole, reference, atol=1e-6)
+    assert torch.allclose(torch.cat([first, second], 1), reference, atol=1e-6) and torch.equal(end, state)

@@ -81,8 +81,16 @@ def state_device_dtype(state: State) -> tuple[torch.device, torch.dtype]:
 def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Depth-wise causal convolution of x (B, L, D) continuing from the last K-1 inputs (B, K-1, D).
 
-    Returns the convolution (B, L, D) and the new conv state (the last K-1 inputs).
+    Returns the convolution (B, L, D) and the new conv state (the last K-1 inputs). Written as K
+    shifted multiply-adds: for the 3 tokens of an inference step this is several times cheaper than
+    a convolution kernel call, and no slower at training lengths.
     """
     padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
-    y = torch.nn.functional.conv1d(padded.transpose(1, 2), conv.weight, conv.bias, groups=conv.groups)
-    return y.transpose(1, 2), padded[:, x.shape[1] :]
+    taps = conv.weight[:, 0, :]  # (D, K); tap K-1 multiplies the newest input
+    length = x.shape[1]
+    y = padded[:, :length] * taps[:, 0]
+    for k in range(1, taps.shape[1]):
+        y = y + padded[:, k : k + length] * taps[:, k]
+    if conv.bias is not None:
+        y = y + conv.bias
+    return y, padded[:, length:]

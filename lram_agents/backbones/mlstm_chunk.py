@@ -52,8 +52,8 @@ def mlstm_chunk(
     log_f_cum = F.logsigmoid(fgate).cumsum(-1)  # b_t = sum_{s<=t} log f_s            (B,NH,L)
     # log weight of token s in the output of token t: b_t - b_s + i_s, for s <= t
     log_w = log_f_cum.unsqueeze(-1) - log_f_cum.unsqueeze(-2) + igate.unsqueeze(-2)  # (B,NH,L,L)
-    causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
-    log_w = log_w.masked_fill(~causal, float("-inf"))
+    future = torch.ones(L, L, dtype=torch.bool, device=q.device).triu(1)  # token s after token t
+    log_w = log_w.masked_fill(future, float("-inf"))
     m = log_w.amax(-1)  # (B,NH,L)
     if state is not None:
         c0, n0, m0 = state
@@ -74,14 +74,22 @@ def _final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState
     """The state after the last token of the chunk (stabiliser m_last)."""
     w = torch.exp(log_f_cum[..., -1:] - log_f_cum + igate - m_last.unsqueeze(-1))  # (B,NH,L)
     kw = k * w.unsqueeze(-1)
-    c = kw.transpose(-1, -2) @ v  # (B,NH,DH,DH)
     n = kw.sum(-2)  # (B,NH,DH)
-    if state is not None:
-        c0, n0, m0 = state
-        w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
-        c = c + w0[..., None, None] * c0
-        n = n + w0[..., None] * n0
-    return c, n, m_last
+    if state is None:
+        return kw.transpose(-1, -2) @ v, n, m_last
+    c0, n0, m0 = state
+    w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
+    return _decay_and_add(c0, w0, kw, v), n + w0[..., None] * n0, m_last
+
+
+def _decay_and_add(c0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """C = w0 C0 + sum_s kw_s v_s^T. The matrix state is the largest thing a step touches, so this is
+    one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which
+    inductor fuses into a single read and write of C; in eager mode one ``baddbmm``."""
+    if torch.compiler.is_compiling() and kw.shape[-2] <= 8:
+        return w0[..., None, None] * c0 + (kw.unsqueeze(-1) * v.unsqueeze(-2)).sum(-3)
+    c = torch.baddbmm((w0[..., None, None] * c0).flatten(0, 1), kw.transpose(-1, -2).flatten(0, 1), v.flatten(0, 1))
+    return c.view_as(c0)
 
 
 def mlstm_chunkwise(

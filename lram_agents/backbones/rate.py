@@ -130,7 +130,7 @@ class RATEBackbone(nn.Module):
             layer_inputs.append(h[:, M : M + length])
             cached = state[f"cache.{i}"] if self.cache_marker is None else state[f"cache.{i}"] + self.cache_marker[i]
             past_k, past_v = self._cache_keys_values(block, cached)
-            h, _, _ = block(h, past_k, past_v, mask)
+            h = block.attend_prefix(h, past_k, past_v, mask)
         out = self.ln_f(h)
         y = out[:, M : M + length].gather(1, index.unsqueeze(-1).expand(B, n, D))
         written = out[:, M + length :]  # (B, M, D)

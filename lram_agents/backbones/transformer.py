@@ -1,7 +1,7 @@
 """GPT-2 style causal Transformer (the Decision-Transformer baseline) with a KV cache.
 
-Training runs the whole sequence with a causal mask. Inference appends each timestep's tokens to a
-per-layer key/value cache, so cached keys are never recomputed. Episode starts are handled per row
+Training runs the whole sequence with a causal mask. Inference writes each timestep's keys and values
+into a preallocated per-layer cache (in place), so cached keys are never recomputed or copied. Episode starts are handled per row
 without touching the cache: a row's ``start`` index hides everything before it and its positions
 restart at 0. When the cache is full, the oldest half is dropped and the kept tokens are re-encoded
 with fresh positions (a sliding window whose cost is amortised over ``max_positions / 2`` steps),
@@ -61,20 +61,37 @@ class _Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, h, past_k=None, past_v=None, mask=None):
-        """h: (B, L, D). With a cache, ``mask`` (B, 1, L, N+L) says which keys each query sees."""
+    def forward(self, h):
+        """Causal self-attention over h (B, L, D); also returns this layer's keys and values."""
+        q, k, v = self._qkv(h)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        return self._finish(h, att), k, v
+
+    def attend_cached(self, h, cache_k, cache_v, past: int, mask):
+        """Write this chunk's keys/values at ``past`` in the cache and attend over the cache."""
+        q, k, v = self._qkv(h)
+        end = past + h.shape[1]
+        cache_k[:, :, past:end] = k
+        cache_v[:, :, past:end] = v
+        att = F.scaled_dot_product_attention(q, cache_k[:, :, :end], cache_v[:, :, :end], attn_mask=mask)
+        return self._finish(h, att)
+
+    def attend_prefix(self, h, past_k, past_v, mask):
+        """Attention over given keys/values (e.g. RATE's Transformer-XL cache) followed by the chunk's own."""
+        q, k, v = self._qkv(h)
+        att = F.scaled_dot_product_attention(q, torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2), attn_mask=mask)
+        return self._finish(h, att)
+
+    def _qkv(self, h):
         B, L, D = h.shape
         q, k, v = self.qkv(self.ln_1(h)).split(D, dim=-1)
-        q, k, v = (t.view(B, L, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, L, Dh)
-        if past_k is not None:
-            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        p = self.dropout if self.training else 0.0
-        if mask is None:
-            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
-        else:
-            att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        h = h + F.dropout(self.proj(att.transpose(1, 2).reshape(B, L, D)), p, self.training)
-        return h + self.mlp(self.ln_2(h)), k, v
+        return (t.view(B, L, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, L, Dh)
+
+    def _finish(self, h, att):
+        B, _, L, _ = att.shape
+        out = self.proj(att.transpose(1, 2).reshape(B, L, -1))
+        h = h + F.dropout(out, self.dropout, self.training)
+        return h + self.mlp(self.ln_2(h))
 
 
 class TransformerBackbone(nn.Module):
@@ -92,57 +109,65 @@ class TransformerBackbone(nn.Module):
 
     # ---- state ---------------------------------------------------------------------------------
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """An empty cache with room for ``max_positions`` tokens, preallocated (written in place)."""
         p = next(self.parameters())
         device, dtype = device or p.device, dtype or p.dtype
-        heads = self.config.num_heads
+        heads, cap = self.config.num_heads, self.config.max_positions
         head_dim = self.d_model // heads
         state: State = {
-            "inputs": torch.zeros(batch_size, 0, self.d_model, device=device, dtype=dtype),
+            "inputs": torch.zeros(batch_size, cap, self.d_model, device=device, dtype=dtype),
             "start": torch.zeros(batch_size, dtype=torch.long, device=device),
+            "length": torch.zeros(batch_size, dtype=torch.long, device=device),
+            "chunk": torch.zeros(batch_size, dtype=torch.long, device=device),  # tokens of the last step
         }
         for i in range(self.config.num_layers):
-            state[f"{i}.k"] = torch.zeros(batch_size, heads, 0, head_dim, device=device, dtype=dtype)
-            state[f"{i}.v"] = torch.zeros(batch_size, heads, 0, head_dim, device=device, dtype=dtype)
+            state[f"{i}.k"] = torch.zeros(batch_size, heads, cap, head_dim, device=device, dtype=dtype)
+            state[f"{i}.v"] = torch.zeros(batch_size, heads, cap, head_dim, device=device, dtype=dtype)
         return state
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Rows of ``mask`` start a new episode: hide their cache and restart their positions."""
         mask = check_reset_mask(mask, state["start"].shape[0]).to(state["start"].device)
-        length = state["inputs"].shape[1]
-        return {**state, "start": torch.where(mask, torch.full_like(state["start"], length), state["start"])}
+        return {**state, "start": torch.where(mask, state["length"], state["start"])}
 
     def keep_rows(self, old: State, new: State, mask: torch.Tensor) -> State:
-        """Rows of ``mask`` go back to ``old``, as if they had not stepped.
+        """Rows of ``mask`` go back to how they were before the last step, as if they had not stepped.
 
-        The cache length is shared by all rows, so a kept row's cache is shifted right by the tokens
-        the others gained, and its ``start`` moves by as much: the free slots at the front stay
-        hidden, and positions (index - start) of its visible tokens do not change.
+        The cache is written in place, so ``old`` shares its buffers with ``new``; what the step
+        wrote is the last ``chunk`` tokens of every row. A kept row's earlier tokens are shifted right
+        over them and its ``start`` moves by as much: the slots in front stay hidden, and positions
+        (index - start) of its visible tokens do not change. (If the window slid in that step, the
+        kept row was slid with the others.)
         """
         mask = check_reset_mask(mask, new["start"].shape[0]).to(new["start"].device)
-        length = new["inputs"].shape[1]
-        if old["inputs"].shape[1] > length:  # the window slid during the step: slide the kept rows too
-            old = self._drop_oldest(old, keep=length)
-        pad = length - old["inputs"].shape[1]
-        merged: State = {"start": torch.where(mask, old["start"] + pad, new["start"])}
-        for name, tensor in new.items():
-            if name == "start":
-                continue
-            time_dim = 1 if name == "inputs" else 2  # inputs (B, L, D); keys / values (B, H, L, Dh)
-            filler = list(tensor.shape)
-            filler[time_dim] = pad
-            shifted = torch.cat([tensor.new_zeros(filler), old[name]], dim=time_dim)
-            merged[name] = torch.where(mask.view(-1, *([1] * (tensor.dim() - 1))), shifted, tensor)
-        return merged
+        chunk, length = int(new["chunk"][0]), _length(new)
+        start = new["start"].clone()
+        for row in mask.nonzero().flatten().tolist():
+            first = int(start[row])
+            if first < length - chunk:
+                for name, tensor in new.items():
+                    if name == "inputs":
+                        tensor[row, first + chunk : length] = tensor[row, first : length - chunk].clone()
+                    elif name.endswith((".k", ".v")):
+                        tensor[row, :, first + chunk : length] = tensor[row, :, first : length - chunk].clone()
+            start[row] = min(first + chunk, length)
+        return {**new, "start": start}
 
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """x: (B, L, D). Without a state: causal self-attention over x (training)."""
+        """x: (B, L, D). Without a state: causal self-attention over x (training).
+
+        With a state, the new tokens' keys and values are written into the preallocated cache in
+        place and the same dict is returned: keep a ``{k: v.clone()}`` copy to go back to a state.
+        """
+        L = x.shape[1]
         if state is None:
             return self._forward_fresh(x)
-        if x.shape[1] > self.config.max_positions:
-            raise ValueError(f"{x.shape[1]} tokens do not fit max_positions={self.config.max_positions}")
-        if state["inputs"].shape[1] + x.shape[1] > self.config.max_positions:
-            state = self._drop_oldest(state, keep=self._tokens_to_keep(x.shape[1]))
+        if L > self.config.max_positions:
+            raise ValueError(f"{L} tokens do not fit max_positions={self.config.max_positions}")
+        state = self._with_full_capacity(state)
+        if _length(state) + L > self.config.max_positions:
+            state = self._drop_oldest(state, keep=self._tokens_to_keep(L))
         return self._forward_cached(x, state)
 
     def _forward_fresh(self, x: torch.Tensor) -> tuple[torch.Tensor, State]:
@@ -151,26 +176,59 @@ class TransformerBackbone(nn.Module):
             raise ValueError(f"sequence of {L} tokens exceeds max_positions={self.config.max_positions}")
         positions = torch.arange(L, device=x.device).expand(B, L)
         h = x + self._positions(positions, x.dtype)
-        state: State = {"inputs": x, "start": torch.zeros(B, dtype=torch.long, device=x.device)}
-        for i, block in enumerate(self.blocks):
-            h, state[f"{i}.k"], state[f"{i}.v"] = block(h)
-        return self.ln_f(h), state
+        keys, values = [], []
+        for block in self.blocks:
+            h, k, v = block(h)
+            keys.append(k)
+            values.append(v)
+        return self.ln_f(h), self._state_from(x, keys, values)
+
+    def _state_from(self, x, keys, values) -> State:
+        """A compact cache of a fresh forward's tokens (no copy; grown when stepping continues)."""
+        B, L, _ = x.shape
+        state: State = {
+            "inputs": x.detach(),
+            "start": torch.zeros(B, dtype=torch.long, device=x.device),
+            "length": torch.full((B,), L, dtype=torch.long, device=x.device),
+            "chunk": torch.full((B,), L, dtype=torch.long, device=x.device),
+        }
+        for i, (k, v) in enumerate(zip(keys, values)):
+            state[f"{i}.k"], state[f"{i}.v"] = k.detach(), v.detach()
+        return state
+
+    def _with_full_capacity(self, state: State) -> State:
+        """The state itself if preallocated, else a preallocated copy of it."""
+        if state["inputs"].shape[1] == self.config.max_positions:
+            return state
+        inputs = state["inputs"]
+        full = self.init_state(inputs.shape[0], inputs.device, inputs.dtype)
+        n = _length(state)
+        for name, tensor in state.items():
+            if name in ("start", "length", "chunk"):
+                full[name] = tensor.clone()
+            elif name == "inputs":
+                full[name][:, :n] = tensor[:, :n]
+            else:
+                full[name][:, :, :n] = tensor[:, :, :n]
+        return full
 
     def _forward_cached(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         B, L, _ = x.shape
-        past = state["inputs"].shape[1]
-        index = past + torch.arange(L, device=x.device)  # absolute cache index of each new token
+        past = _length(state)
+        total = past + L
+        index = past + torch.arange(L, device=x.device)  # cache index of each new token
         start = state["start"]
         positions = (index.unsqueeze(0) - start.unsqueeze(1)).clamp_min(0)  # (B, L)
-        keys = torch.arange(past + L, device=x.device)
+        keys = torch.arange(total, device=x.device)
         # a query sees keys at or after its row's episode start and not after itself
         mask = (keys.view(1, 1, -1) >= start.view(B, 1, 1)) & (keys.view(1, 1, -1) <= index.view(1, L, 1))
-        mask = mask.unsqueeze(1)  # (B, 1, L, past+L)
+        mask = mask.unsqueeze(1)  # (B, 1, L, total)
         h = x + self._positions(positions, x.dtype)
-        new_state: State = {"inputs": torch.cat([state["inputs"], x], dim=1), "start": start}
+        state["inputs"][:, past:total] = x
         for i, block in enumerate(self.blocks):
-            h, new_state[f"{i}.k"], new_state[f"{i}.v"] = block(h, state[f"{i}.k"], state[f"{i}.v"], mask)
-        return self.ln_f(h), new_state
+            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], past, mask)
+        state = {**state, "length": torch.full_like(state["length"], total), "chunk": torch.full_like(state["length"], L)}
+        return self.ln_f(h), state
 
     def _tokens_to_keep(self, incoming: int) -> int:
         """Keep half the window, a multiple of the chunk size so timesteps stay aligned."""
@@ -178,20 +236,23 @@ class TransformerBackbone(nn.Module):
         return max(0, min(keep - keep % incoming, self.config.max_positions - incoming))
 
     def _drop_oldest(self, state: State, keep: int) -> State:
-        """Slide the window: keep the newest ``keep`` tokens and re-encode them from position 0."""
-        inputs = state["inputs"]
-        dropped = inputs.shape[1] - keep
-        start = (state["start"] - dropped).clamp_min(0)
-        empty = {**self.init_state(inputs.shape[0], inputs.device, inputs.dtype), "start": start}
-        if keep == 0:
-            return empty
-        _, refilled = self._forward_cached(inputs[:, dropped:], empty)
-        return refilled
+        """Slide the window: keep the newest ``keep`` tokens, re-encoded from position 0 in place."""
+        length = _length(state)
+        dropped = length - keep
+        kept = state["inputs"][:, dropped:length].clone()
+        state = {**state, "start": (state["start"] - dropped).clamp_min(0), "length": torch.zeros_like(state["length"])}
+        if keep:
+            _, state = self._forward_cached(kept, state)
+        return state
 
     def _positions(self, positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         if self.config.position_embedding == "learned":
             return self.pos_emb(positions)
         return _sinusoidal(positions, self.d_model).to(dtype)
+
+
+def _length(state: State) -> int:
+    return int(state["length"][0])
 
 
 def _sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:

@@ -182,4 +182,3 @@ class XLSTMBackbone(nn.Module):
             y, state = self.stack.step(x[:, t : t + 1], state)
             outputs.append(y)
         return torch.cat(outputs, dim=1), state
-

@@ -1,0 +1,58 @@
+"""The benchmark's plumbing (timings themselves are printed by benchmarks/latency.py, not asserted)."""
+
+import dataclasses
+
+import torch
+
+from lram_agents import benchmark as bench
+from lram_agents.model import LRAMModel
+from lram_agents.presets import preset
+
+
+def _tiny(backbone: str) -> LRAMModel:
+    config = preset(backbone, "16m", image_shape=None)
+    small = {"xlstm": dict(d_model=64, num_blocks=2, slstm_at=[]), "transformer": dict(d_model=64, num_layers=2, num_heads=4,
+             position_embedding="sinusoidal"), "mamba": dict(d_model=64, num_layers=2)}[backbone]
+    return LRAMModel(dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, **small))).eval()
+
+
+def test_synthetic_fill_has_the_shapes_of_a_real_rollout():
+    for backbone in ("xlstm", "mamba", "transformer"):
+        model = bench.with_capacity(_tiny(backbone), context=6, steps=4)
+        synthetic, rolled = bench.filled_state(model, 2, 6), bench.filled_state(model, 2, 6, fill="rollout")
+        assert {k: v.shape for k, v in synthetic.items()} == {k: v.shape for k, v in rolled.items()}
+        assert bench.state_bytes(synthetic, 6) == bench.state_bytes(rolled, 6)
+
+
+def test_kv_cache_memory_grows_with_context_and_recurrent_state_does_not():
+    tf, xl = _tiny("transformer"), _tiny("xlstm")
+    sizes = {c: (bench.state_bytes(bench.filled_state(bench.with_capacity(tf, c, 1), 1, c), c),
+                 bench.state_bytes(bench.filled_state(xl, 1, c), c)) for c in (10, 40)}
+    assert sizes[40][0] > 3 * sizes[10][0] and sizes[40][1] == sizes[10][1]
+
+
+def test_a_cell_is_measured_and_reported(tmp_path):
+    results = [bench.measure(name, _tiny(name.split("-")[0]), "latency", 1, 10, 4, "synthetic", 2**30, None)
+               for name in ("xlstm-1:0", "transformer")]
+    results.append(bench.measure("transformer", _tiny("transformer"), "latency", 16, 50, 4, "synthetic", 1.0, None))
+    assert all(r.median_ms > 0 and r.floor_ms > 0 and r.state_mb > 0 for r in results[:2])
+    assert results[2].note.startswith("skipped") and results[2].median_ms != results[2].median_ms  # NaN
+    bench.write_csv(results, tmp_path / "r.csv")
+    table = bench.markdown_tables(results)
+    bench.plot(results, tmp_path / "p.png")
+    assert "xlstm-1:0" in table and (tmp_path / "p.png").stat().st_size > 10_000
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 4
+
+
+def test_xlstm_package_step_reference_runs():
+    config = dataclasses.replace(preset("xlstm", "16m", "1:0", image_shape=None))
+    config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, d_model=64, num_blocks=2))
+    assert bench.xlstm_package_step_ms(config, steps=2) > 0
+    assert torch.get_num_threads() >= 1
+
+
+def test_env_loop_times_the_agent_and_the_simulator():
+    config = _tiny("xlstm").config
+    result = bench.env_loop("xlstm", config, "lram_agents/TMaze-v0", episodes=2, env_kwargs={"corridor_length": 8})
+    assert result.steps == 10 and result.agent_ms > 0 and result.env_ms > 0
+    assert "xlstm" in bench.loop_table([result], "lram_agents/TMaze-v0")

@@ -1,0 +1,58 @@
+"""The fast step (compiled, bf16) against the plain model call."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_timesteps, slice_steps, small_config
+from lram_agents.agent import Agent
+from lram_agents.inference import make_step
+from lram_agents.model import LRAMModel
+
+
+def _rollout(step, steps, reset_at=4):
+    state, logits = None, []
+    for t in range(steps.batch_shape[1]):
+        start = torch.tensor([True, False]) if t == reset_at else None
+        out = step(slice_steps(steps, (slice(None), slice(t, t + 1))), state, start)
+        state = out.state
+        logits.append(out.logits)
+    return torch.cat(logits, dim=1)
+
+
+@pytest.mark.parametrize("backbone", ["xlstm-7:1", "transformer"])
+def test_compiled_step_equals_the_plain_step(backbone):
+    model = LRAMModel(small_config(backbone)).eval()
+    steps = random_timesteps(2, 8)
+    with torch.inference_mode():
+        plain = _rollout(model, steps)
+        compiled = _rollout(make_step(model, compile=True), steps)
+    assert (plain - compiled).abs().max().item() <= 1e-4
+
+
+def test_bf16_weights_stay_close_to_fp32():
+    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    reference = LRAMModel(small_config("xlstm-1:0")).eval()
+    reference.load_state_dict(model.state_dict())
+    steps = random_timesteps(2, 8)
+    with torch.inference_mode():
+        plain = _rollout(reference, steps)
+        bf16 = _rollout(make_step(model, precision="bf16"), steps)
+    assert model.head.proj.weight.dtype == torch.bfloat16 and bf16.dtype == torch.float32
+    assert (plain - bf16).abs().max().item() < 0.1 * plain.abs().max().item()
+    assert (plain.argmax(-1) == bf16.argmax(-1)).float().mean() >= 0.9
+
+
+def test_agent_with_the_compiled_step_acts_like_the_plain_agent():
+    model = LRAMModel(small_config("transformer")).eval()
+    spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
+    obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
+    plain, fast = Agent(model, None, *spaces), Agent(model, None, *spaces, compile=True)
+    for o in obs:
+        assert np.array_equal(plain.act_batch(o, [0.1] * 3), fast.act_batch(o, [0.1] * 3))
+
+
+def test_unknown_precision_is_named():
+    with pytest.raises(ValueError, match="'fp16'"):
+        make_step(LRAMModel(small_config("transformer")), precision="fp16")
