@@ -76,10 +76,7 @@ class ActionHead(nn.Module):
             targets = self.tokenizer.encode_continuous(actions).to(part.device)
             per_dim = F.cross_entropy(part.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
             per_step = per_dim.mean(-1)
-        if mask is None:
-            return per_step.mean()
-        mask = mask.to(per_step.dtype)
-        return (per_step * mask).sum() / mask.sum().clamp_min(1.0)
+        return masked_mean(per_step, mask)
 
     def decode(
         self,
@@ -136,10 +133,7 @@ class RegressionHead(nn.Module):
         predicted = torch.tanh(self.logits_for(output, spec))
         self.tokenizer.encode_continuous(actions)  # raises on NaN or values outside [-1, 1]
         per_step = (predicted - torch.as_tensor(actions, dtype=predicted.dtype, device=predicted.device)).pow(2).mean(-1)
-        if mask is None:
-            return per_step.mean()
-        mask = mask.to(per_step.dtype)
-        return (per_step * mask).sum() / mask.sum().clamp_min(1.0)
+        return masked_mean(per_step, mask)
 
     def decode(
         self,
@@ -151,3 +145,11 @@ class RegressionHead(nn.Module):
     ) -> torch.Tensor:
         """Actions (..., d) in [-1, 1]. The head models no distribution: sampling returns the mean too."""
         return torch.tanh(self.logits_for(output, spec))
+
+
+def masked_mean(per_step: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``per_step`` (B, T) over the valid steps of ``mask`` (all steps if None)."""
+    if mask is None:
+        return per_step.mean()
+    mask = mask.to(per_step.dtype)
+    return (per_step * mask).sum() / mask.sum().clamp_min(1.0)

@@ -43,7 +43,7 @@ class ImpalaCNN(nn.Module):
         super().__init__()
         self.image_shape = tuple(image_shape)
         layers: list[nn.Module] = []
-        in_ch, (c, h, w) = image_shape[0], image_shape
+        in_ch, (_, h, w) = image_shape[0], image_shape
         for out_ch in channels:
             layers += [
                 nn.Conv2d(in_ch, out_ch, 3, padding=1),

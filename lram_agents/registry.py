@@ -16,7 +16,6 @@ Every file is checked against its sha256 whenever it is loaded.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from typing import Any
 
 from lram_agents.config import LRAMConfig
 from lram_agents.config_utils import ConfigError
-from lram_agents.serialization import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
+from lram_agents.serialization import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, sha256_of
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
@@ -123,13 +122,6 @@ def default_manifest() -> Path:
 
 
 # ---- files -----------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def check_sha256(path: Path, expected: str, name: str) -> None:
     actual = sha256_of(path)

@@ -71,6 +71,13 @@ def reset_rows(state: State, empty: State, mask: torch.Tensor) -> State:
     return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), empty[k], v) for k, v in state.items()}
 
 
+def reset_to_empty(backbone: Backbone, state: State, mask: torch.Tensor) -> State:
+    """``state`` with the rows of ``mask`` replaced by ``backbone.init_state``'s empty rows."""
+    batch = next(iter(state.values())).shape[0]
+    device, dtype = state_device_dtype(state)
+    return reset_rows(state, backbone.init_state(batch, device, dtype), check_reset_mask(mask, batch).to(device))
+
+
 def state_device_dtype(state: State) -> tuple[torch.device, torch.dtype]:
     """Device and floating dtype of a state (the first floating tensor's)."""
     floats = [t for t in state.values() if torch.is_floating_point(t)]

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lram_agents.backbones.base import State, check_reset_mask, reset_rows, state_device_dtype
+from lram_agents.backbones.base import State, reset_to_empty
 from lram_agents.backbones.transformer import _Block, _init_weights
 from lram_agents.config_utils import require
 
@@ -96,9 +96,7 @@ class RATEBackbone(nn.Module):
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Rows of ``mask`` start a new episode: initial memory, a new segment, no cache."""
-        batch = state["count"].shape[0]
-        device, dtype = state_device_dtype(state)
-        return reset_rows(state, self.init_state(batch, device, dtype), check_reset_mask(mask, batch).to(device))
+        return reset_to_empty(self, state, mask)
 
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

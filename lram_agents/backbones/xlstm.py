@@ -25,7 +25,7 @@ from xlstm import (
     xLSTMBlockStackConfig,
 )
 
-from lram_agents.backbones.base import State, causal_conv, check_reset_mask, reset_rows, state_device_dtype
+from lram_agents.backbones.base import State, causal_conv, reset_to_empty
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
 from lram_agents.config_utils import require
 
@@ -125,9 +125,7 @@ class XLSTMBackbone(nn.Module):
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Empty the rows of ``mask`` (True = episode starts). Returns a new state dict."""
-        batch = next(iter(state.values())).shape[0]
-        device, dtype = state_device_dtype(state)
-        return reset_rows(state, self.init_state(batch, device, dtype), check_reset_mask(mask, batch).to(device))
+        return reset_to_empty(self, state, mask)
 
     # ---- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

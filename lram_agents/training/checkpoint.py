@@ -17,7 +17,6 @@ next save. Loading verifies the manifest, so a damaged file is reported, never h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lram_agents.serialization import WEIGHTS_FILE, CheckpointError, load_weights, save_model
+from lram_agents.serialization import WEIGHTS_FILE, CheckpointError, load_weights, save_model, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ def _write_manifest(directory: Path) -> None:
     files = sorted(p for p in directory.iterdir() if p.name != MANIFEST_FILE)
     for path in files:
         _fsync(path)
-    manifest = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    manifest = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_of(p)} for p in files}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
     _fsync(directory / MANIFEST_FILE)
 
@@ -142,13 +141,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 # ---- loading -----------------------------------------------------------------------------------------
 def list_checkpoints(root: Path) -> list[Path]:
@@ -167,7 +159,7 @@ def verify_checkpoint(path: Path) -> None:
         raise CheckpointError(f"checkpoint {path} has no readable {MANIFEST_FILE}: {err}") from None
     for name, expected in manifest.items():
         file = path / name
-        if not file.is_file() or file.stat().st_size != expected["bytes"] or _sha256(file) != expected["sha256"]:
+        if not file.is_file() or file.stat().st_size != expected["bytes"] or sha256_of(file) != expected["sha256"]:
             raise CheckpointError(f"checkpoint file {file} is missing, truncated or corrupted (it does not match {MANIFEST_FILE})")
 
 
