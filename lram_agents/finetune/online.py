@@ -211,8 +211,9 @@ class OnlineFinetuner:
 
         self.callback.on_rollout_start()
         collector = RolloutCollector(self.rollout_agent, self.env, self.buffer, on_step, on_episode, self.config.exploration_epsilon)
-        # a distinct reset seed per iteration (and per run seed: runs with seeds 0 and 1 do not share resets)
-        stats = collector.collect(self.config.episodes_per_rollout, seed=self.config.seed * 7919 + self.iteration)
+        # A distinct seed per rollout file (and per run seed: runs with seeds 0 and 1 do not share resets). Rollout
+        # numbers are never reused, so a resumed run does not replay the rollout a kill interrupted (recovered).
+        stats = collector.collect(self.config.episodes_per_rollout, seed=self.config.seed * 7919 + self.buffer.rollout_number)
         self.buffer.end_rollout()
         return stats
 
@@ -261,7 +262,7 @@ class OnlineFinetuner:
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": float(loss), "grad_norm": float(grad_norm), "lr": lr}
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr}
 
     # ---- logging ------------------------------------------------------------------------------------
     def _log_iteration(self, stats: RolloutStats, losses: list[float], evaluation: EvaluationResult | None) -> None:
