@@ -35,7 +35,7 @@ class OnlineCallback(Callback):
     trainer: OnlineFinetuner | None
 
     def on_rollout_start(self) -> None:
-        """Called before every rollout (the envs have just been reset)."""
+        """Called before every rollout (the envs are reset and the agent's memory emptied next)."""
 
     def on_step(self) -> bool:
         """Called after every step of the (vector) env; ``self.trainer.last_step`` holds it."""

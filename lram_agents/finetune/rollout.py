@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
@@ -49,11 +49,8 @@ class RolloutStats:
     """What one rollout did."""
 
     steps: int = 0  # env transitions (reset steps not counted)
-    returns: list[float] | None = None  # returns of the finished episodes, in the order they ended
+    returns: list[float] = field(default_factory=list)  # returns of the finished episodes, in the order they ended
     stopped: bool = False  # a hook returned False
-
-    def __post_init__(self):
-        self.returns = [] if self.returns is None else self.returns
 
 
 def as_vector_env(env: gym.Env | VectorEnv) -> VectorEnv:
