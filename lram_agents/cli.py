@@ -2,6 +2,7 @@
 
     lram record record.yaml [--output DIR] [--episodes N | --steps N]
     lram train train.yaml [--output-dir DIR] [--steps N] [--resume] [--device cpu|cuda] [--threads N]
+    lram finetune finetune.yaml [--output-dir DIR] [--steps N] [--resume] [--device cpu|cuda] [--threads N]
     torchrun --nproc_per_node=2 -m lram_agents.cli train train.yaml      # DistributedDataParallel
 
 The config files are described in :mod:`lram_agents.run_configs`.
@@ -49,14 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     rec.set_defaults(run=run_record)
     train = commands.add_parser("train", help="train a model offline on trajectory files")
     train.add_argument("config", help="train config (JSON or YAML)")
-    train.add_argument("--output-dir", help="override the config's output_dir")
-    train.add_argument("--steps", type=int, help="override the total number of optimizer steps")
-    train.add_argument("--resume", action="store_true", help="continue the run in output_dir from its newest checkpoint")
-    train.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
-    train.add_argument("--threads", type=int, help="torch CPU threads")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_options(train)
     train.set_defaults(run=run_train)
+    tune = commands.add_parser("finetune", help="fine-tune a zoo model or checkpoint on a new task's trajectories")
+    tune.add_argument("config", help="finetune config (JSON or YAML)")
+    _add_run_options(tune)
+    tune.set_defaults(run=run_finetune)
     return parser
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--output-dir", help="override the config's output_dir")
+    command.add_argument("--steps", type=int, help="override the total number of optimizer steps")
+    command.add_argument("--resume", action="store_true", help="continue the run in output_dir from its newest checkpoint")
+    command.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
+    command.add_argument("--threads", type=int, help="torch CPU threads")
+    command.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_record(args: argparse.Namespace) -> None:
@@ -112,6 +121,30 @@ def run_train(args: argparse.Namespace) -> None:
     result = trainer.fit(sources, args.steps or cfg.steps, validation=validation, resume=args.resume)
     if trainer.dist.is_main:
         print(f"trained to step {result.step}: loss {result.loss}, validation loss {result.val_loss}; model in {result.output_dir / 'model'}")
+
+
+def run_finetune(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from lram_agents.finetune.offline import finetune
+    from lram_agents.finetune.spaces import IncompatibleSpaceError
+    from lram_agents.registry import UnknownModelError, WeightsUnavailableError
+    from lram_agents.run_configs import FinetuneRunConfig, build_dataset, load_config_file
+
+    cfg = FinetuneRunConfig.from_dict(load_config_file(args.config))
+    trainer_cfg = dataclasses.replace(cfg.trainer, progress=cfg.trainer.progress and not args.no_progress)
+    validation = build_dataset(cfg.validation, "validation") if cfg.validation is not None else None
+    try:
+        result = finetune(cfg.pretrained, build_dataset(cfg.data, "data"), args.steps or cfg.steps, cfg.finetune, trainer_cfg,
+                          args.output_dir or cfg.output_dir, resume=args.resume, device=args.device, validation=validation)
+    except IncompatibleSpaceError as err:  # the data's spaces do not fit the pretrained model
+        raise DatasetError(str(err)) from None
+    except (UnknownModelError, WeightsUnavailableError) as err:
+        raise ConfigError(f"config field 'pretrained' = {cfg.pretrained!r}: {err}") from None
+    for line in result.spaces:
+        print(line)
+    print(f"fine-tuned {cfg.pretrained} ({cfg.finetune.method}) on {result.episodes_used} of {result.episodes_total} episodes "
+          f"to step {result.train.step}: loss {result.train.loss}; agent in {result.model_dir}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from lram_agents.backbones import BackboneConfig, backbone_config_class
 from lram_agents.config_utils import ConfigError, from_dict, require
+from lram_agents.lora import LoRAConfig
 
 
 # The tokens of one timestep, in order; the action a_t is read from the output at the last one.
@@ -48,6 +49,8 @@ class LRAMConfig:
         token_noise_std: std of isotropic Gaussian noise added to the input tokens while training
             (AD with Mamba adds "a small amount"); never applied in eval mode.
         num_discrete_actions / max_action_dims / num_action_bins: the shared head (18 / 8 / 256).
+        lora: LoRA adapters on the backbone's linear layers (parameter-efficient fine-tuning, see
+            :mod:`lram_agents.lora`); ``None``: a plain model.
     """
 
     backbone: BackboneConfig
@@ -60,6 +63,7 @@ class LRAMConfig:
     token_layout: Literal["lram", "rate", "ad", "transition"] = "lram"
     action_head: Literal["binned", "regression"] = "binned"
     token_noise_std: float = 0.0
+    lora: LoRAConfig | None = None
 
     def __post_init__(self):
         require(hasattr(self.backbone, "type"), "backbone", self.backbone, "must be a backbone config")
@@ -70,6 +74,9 @@ class LRAMConfig:
         )
         require(self.action_head in ("binned", "regression"), "action_head", self.action_head, "must be 'binned' or 'regression'")
         require(self.token_noise_std >= 0, "token_noise_std", self.token_noise_std, "must be >= 0")
+        if isinstance(self.lora, dict):  # from JSON
+            self.lora = from_dict(LoRAConfig, self.lora, where=" in 'lora'")
+        require(self.lora is None or isinstance(self.lora, LoRAConfig), "lora", self.lora, "must be a LoRAConfig, a mapping or None")
         segment = getattr(self.backbone, "segment_tokens", None)  # segment-wise backbones (RATE)
         require(
             segment is None or segment % self.tokens_per_step == 0, "backbone.segment_tokens", segment,
@@ -132,6 +139,8 @@ class LRAMConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["image_shape"] = list(self.image_shape) if self.image_shape is not None else None
+        if self.lora is None:
+            del data["lora"]  # plain models keep the config.json they had before adapters existed
         return data
 
     @classmethod

@@ -29,6 +29,7 @@ from lram_agents.backbones import State, build_backbone
 from lram_agents.backbones.base import keep_rows
 from lram_agents.config import LRAMConfig
 from lram_agents.encoders import ActionEncoder, ImpalaCNN, ScalarEncoder, VectorEncoder
+from lram_agents.lora import add_lora
 
 
 @dataclass
@@ -94,6 +95,8 @@ class LRAMModel(nn.Module):
             self.head = RegressionHead(d, config.max_action_dims)
         else:
             self.head = ActionHead(d, config.num_discrete_actions, config.max_action_dims, config.num_action_bins)
+        if config.lora is not None:
+            add_lora(self.backbone, config.lora)
 
     # ---- tokens ----------------------------------------------------------------------------------
     def embed(self, steps: Timesteps) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The config files of ``lram record`` and ``lram train`` (JSON or YAML), validated field by field.
+"""The config files of ``lram record``, ``lram train`` and ``lram finetune`` (JSON or YAML), validated field by field.
 
 ``lram record`` (one of ``policy`` + ``episodes``/``steps``, or ``learning_history``)::
 
@@ -36,6 +36,16 @@
         weight: 1.0
     validation: []                               # optional, same form as data
     trainer: {batch_size: 32, warmup_steps: 100} # TrainerConfig fields
+
+``lram finetune``::
+
+    pretrained: xlstm-tmaze                      # a zoo name, a saved agent's directory or a checkpoint step-* directory
+    output_dir: runs/finetune
+    steps: 2000
+    data: data/new_task                          # a path, a list of paths, or {path: ..., domain: ...}
+    validation: null                             # optional, same form as data
+    finetune: {method: lora, top_fraction: 0.05, train_also: [head], lora: {rank: 8}}   # FinetuneConfig fields
+    trainer: {batch_size: 32, warmup_steps: 100} # TrainerConfig fields (context, windows cut the windows)
 """
 
 from __future__ import annotations
@@ -226,3 +236,37 @@ def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[Dat
         preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__
         sources.append(DataSource(dataset, entry.context or trainer.context, entry.windows or trainer.windows, preprocessing, entry.weight))
     return sources
+
+
+# ---- lram finetune ----------------------------------------------------------------------------------
+@dataclass
+class FinetuneRunConfig:
+    pretrained: str
+    output_dir: str
+    steps: int
+    data: Any
+    validation: Any = None
+    finetune: dict = field(default_factory=dict)
+    trainer: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        from lram_agents.finetune.config import FinetuneConfig
+
+        require(self.steps >= 1, "steps", self.steps, "must be >= 1")
+        require(bool(self.pretrained), "pretrained", self.pretrained, "name a zoo model or a directory")
+        self.finetune = FinetuneConfig.from_dict(self.finetune)
+        self.trainer = TrainerConfig.from_dict(self.trainer)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneRunConfig:
+        return from_dict(cls, data)
+
+
+def build_dataset(spec: Any, where: str) -> TrajectoryDataset:
+    """A dataset from a path, a list of paths, or ``{path: ..., domain: ...}``."""
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - {"path", "domain"})
+        require(not unknown and "path" in spec, where, spec, "takes 'path' (required) and 'domain'")
+        return TrajectoryDataset(spec["path"], domain=spec.get("domain"))
+    require(isinstance(spec, (str, list)) and bool(spec), where, spec, "must be a path, a list of paths or {path, domain}")
+    return TrajectoryDataset(spec)

@@ -102,3 +102,43 @@ def record_logits(model: LRAMModel) -> list[torch.Tensor]:
 
     model.forward = recording
     return seen
+
+
+@dataclass
+class IdentityConfig:
+    d_model: int = 8
+    type: Literal["identity"] = "identity"
+
+
+class IdentityBackbone(nn.Module):
+    """Passes its tokens through unchanged (no memory): the head sees the last token of the timestep."""
+
+    def __init__(self, config: IdentityConfig):
+        super().__init__()
+        self.config, self.d_model = config, config.d_model
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        return {"unused": torch.zeros(batch_size, device=device)}
+
+    def reset_state(self, state, mask):
+        return state
+
+    def forward(self, x, state=None):
+        return x, state if state is not None else self.init_state(x.shape[0], x.device)
+
+
+def return_following_model() -> LRAMModel:
+    """A model that acts 0 when asked for a positive return-to-go and 1 when asked for a negative one.
+
+    The identity backbone hands the head the normalised R̂ token; the return encoder writes R̂ into
+    feature 0 (and a constant into feature 1), and the head compares feature 0 against the mean.
+    """
+    model = LRAMModel(LRAMConfig(backbone=IdentityConfig(), max_state_dim=4)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.embed_norm.weight.fill_(1.0)
+        model.return_encoder.proj.weight[0, 0] = 1.0
+        model.return_encoder.proj.bias[1] = 1.0
+        model.head.proj.weight[0, 0], model.head.proj.weight[1, 0] = 1.0, -1.0
+    return model

@@ -26,20 +26,24 @@ class MetricsLogger:
             file tells one consistent story after a resume.
         tensorboard: also write TensorBoard events to ``directory/tensorboard`` when the
             ``tensorboard`` package is installed.
+        columns / filename: the CSV's columns (the first is the step) and name; default: the offline
+            trainer's.
     """
 
-    def __init__(self, directory: Path, start_step: int = 0, tensorboard: bool = True):
+    def __init__(self, directory: Path, start_step: int = 0, tensorboard: bool = True, columns: tuple[str, ...] = COLUMNS,
+                 filename: str = CSV_FILE):
         self.directory = Path(directory)
-        self.path = self.directory / CSV_FILE
+        self.path = self.directory / filename
+        self.columns = tuple(columns)
         self.rows = [row for row in self._read_existing() if row["step"] <= start_step]
-        atomic_write_text(self.path, _to_csv(self.rows, header=True))
+        atomic_write_text(self.path, _to_csv(self.rows, self.columns, header=True))
         self._file = open(self.path, "a", newline="")
         self._tb = _tensorboard_writer(self.directory / "tensorboard") if tensorboard else None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        row = {"step": step, **{k: v for k, v in metrics.items() if k in COLUMNS}}
+        row = {"step": step, **{k: v for k, v in metrics.items() if k in self.columns}}
         self.rows.append(row)
-        self._file.write(_to_csv([row], header=False))
+        self._file.write(_to_csv([row], self.columns, header=False))
         self._file.flush()
         if self._tb is not None:
             for name, value in row.items():
@@ -80,15 +84,15 @@ class MetricsLogger:
         rows = []
         for raw in csv.DictReader(self.path.open(newline="")):
             try:
-                rows.append({k: _number(v) for k, v in raw.items() if k in COLUMNS})
+                rows.append({k: _number(v) for k, v in raw.items() if k in self.columns})
             except ValueError:
                 logger.warning("ignoring an unreadable row of %s: %s", self.path, raw)  # e.g. cut by a kill
         return [row for row in rows if row.get("step") is not None]
 
 
-def _to_csv(rows: list[dict], header: bool) -> str:
+def _to_csv(rows: list[dict], columns: tuple[str, ...], header: bool) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     if header:
         writer.writeheader()
     writer.writerows(rows)

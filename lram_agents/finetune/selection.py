@@ -1,0 +1,38 @@
+"""Choosing the episodes to fine-tune on: the top p% by return (LRAM appendix C.3 uses the top 5%)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lram_agents.data.dataset import TrajectoryDataset
+
+
+def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = False) -> TrajectoryDataset:
+    """The ``ceil(fraction * N)`` episodes of ``dataset`` with the highest returns (at least one).
+
+    Args:
+        fraction: in (0, 1]; 1 keeps every episode.
+        per_task: select the top ``fraction`` within each task (the episodes' ``task`` field), so that
+            a task with high returns does not crowd out the others.
+
+    Ties are broken by the episodes' order in the dataset (earlier first), so the selection, and
+    hence a resumed run's data, is deterministic. The result is a view sharing the files.
+    """
+    if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    if fraction == 1.0:
+        return dataset
+    table = dataset.table
+    groups = [np.flatnonzero(table.task == task) for task in np.unique(table.task)] if per_task else [np.arange(len(table))]
+    chosen = [_best(rows, table.total_return[rows], fraction) for rows in groups]
+    rows = np.sort(np.concatenate(chosen))
+    where = " per task" if per_task else ""
+    return dataset.subset(rows, name=f"{dataset.name}[top {fraction:.0%}{where}: {rows.size} of {len(table)} episodes]")
+
+
+def _best(rows: np.ndarray, returns: np.ndarray, fraction: float) -> np.ndarray:
+    count = max(1, math.ceil(fraction * len(rows) - 1e-9))  # 5% of 100 is 5, not 6 after float error
+    order = np.argsort(-returns, kind="stable")
+    return rows[order[:count]]
