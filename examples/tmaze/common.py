@@ -20,14 +20,14 @@ from lram_agents.training import TrainerConfig
 
 ENV_ID = "lram_agents/TMaze-v0"
 SEGMENT_STEPS = 30  # K, RATE's segment length on T-Maze
-EVAL_SEGMENTS = (1, 2, 3, 5, 9, 12, 100)  # RATE's Table 2 lengths, and 100 segments (3000 steps)
+EVAL_SEGMENTS = (1, 2, 3, 5, 9, 12, 25, 50, 100)  # RATE's Table 2 lengths, then up to 100 segments (3000 steps)
 PUBLISHED = {  # RATE Table 2 (mean over 10 runs x 100 seeds) at 1/2/3/5/9/12 segments
     "DT-7": (1.000, 0.499, 0.506, 0.489, 0.489, 0.515),
     "RATE-3": (1.000, 1.000, 1.000, 0.895, 0.496, 0.453),
     "RATE-7": (1.000, 1.000, 1.000, 0.993, 0.750, 0.661),
 }
 PUBLISHED_SEGMENTS = (1, 2, 3, 5, 9, 12)
-BACKBONE_LABELS = {"xlstm": "xLSTM [1:0]", "mamba": "Mamba", "rate": "RATE", "transformer": "DT (one-segment context)"}
+BACKBONE_LABELS = {"xlstm": "xLSTM [1:0]", "mamba": "Mamba", "rate": "RATE", "transformer": "DT (90-step context)"}
 
 
 def corridor_length(segments: int, segment_steps: int = SEGMENT_STEPS) -> int:

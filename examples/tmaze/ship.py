@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -70,6 +71,34 @@ def table(entries: list[dict]) -> list[str]:
     return lines
 
 
+def hints(seeds: int) -> np.ndarray:
+    """The hint (goal side, +1 or -1) of T-Maze seeds 0..seeds-1, as evaluate.py's vector env draws them."""
+    return np.array([gym.make(ENV_ID, corridor_length=1).reset(seed=i)[0][1] for i in range(seeds)])
+
+
+def failure_rows(entries: list[dict]) -> list[str]:
+    """Success rate split by hint wherever a run is below 1: 'always the same goal' shows as 1 and 0."""
+    lines = []
+    for entry in entries:
+        seeds = entry["results"].get("seeds")
+        if not seeds:
+            continue
+        side = hints(seeds)
+        for n, result in sorted(entry["results"]["segments"].items(), key=lambda item: int(item[0])):
+            if result["success_rate"] < 1:
+                wins = np.asarray(result["successes"])
+                lines.append(f"| {entry['label']} | {n} | {wins[side > 0].mean():.2f} | {wins[side < 0].mean():.2f} "
+                             f"| {result['mean_length']:.0f} |")
+    if not lines:
+        return []
+    counts = f"{int((side > 0).sum())} of the {seeds} seeds hint +1 (up), {int((side < 0).sum())} hint −1 (down)"
+    return [f"Where a model falls below 1, its success split by hint ({counts}): a model that ignores the hint "
+            "turns to the same goal every time and scores 1 on one side and 0 on the other, i.e. 0.61 or 0.39 "
+            "overall instead of 0.5 on these seeds; 0 on both sides means it never turns (truncated at L + 2 steps).",
+            "", "| model | segments | success, hint +1 | success, hint −1 | mean episode length |",
+            "| --- | --- | --- | --- | --- |", *lines]
+
+
 def training_rows(entries: list[dict]) -> list[str]:
     lines = ["| model | parameters | steps | wall time (1 CPU thread) | final loss | command |", "| --- | --- | --- | --- | --- | --- |"]
     for entry in entries:
@@ -106,6 +135,8 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         f"![success rate vs length]({PLOT_FILE})",
         "",
         f"Evaluation command: `{eval_command}`.",
+        "",
+        *failure_rows(entries),
         "",
         "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3)",
         "",
