@@ -41,10 +41,11 @@ def rates(entry: dict) -> dict[int, float]:
 
 def plot(entries: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for entry in entries:
+    for k, entry in enumerate(entries):
         points = sorted(rates(entry).items())
-        if points:
-            ax.plot(*zip(*points), marker="o", label=f"{entry['label']} (ours)")
+        if points:  # thinner lines and other markers on top, so that equal curves stay visible
+            ax.plot(*zip(*points), marker="osD^v"[k % 5], linewidth=3.2 - 0.6 * k, markersize=8 - k,
+                    label=f"{entry['label']} (ours)")
     for name, row in PUBLISHED.items():
         ax.plot(PUBLISHED_SEGMENTS, row, linestyle="--", marker="x", alpha=0.6, label=f"{name} (RATE paper)")
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
