@@ -27,7 +27,7 @@ PUBLISHED = {  # RATE Table 2 (mean over 10 runs x 100 seeds) at 1/2/3/5/9/12 se
     "RATE-7": (1.000, 1.000, 1.000, 0.993, 0.750, 0.661),
 }
 PUBLISHED_SEGMENTS = (1, 2, 3, 5, 9, 12)
-BACKBONE_LABELS = {"xlstm": "xLSTM [1:0]", "mamba": "Mamba", "rate": "RATE", "transformer": "DT (90-step context)"}
+BACKBONE_LABELS = {"xlstm": "xLSTM [1:0]", "xlstm-long": "xLSTM [1:0] + fine-tuning on ≤ 9 segments", "mamba": "Mamba", "rate": "RATE", "transformer": "DT (90-step context)"}
 
 
 def corridor_length(segments: int, segment_steps: int = SEGMENT_STEPS) -> int:
@@ -44,12 +44,14 @@ def tmaze_envs(segments: int, num_envs: int) -> gym.vector.VectorEnv:
 class CurriculumSettings:
     """RATE's curriculum (see ``lram_agents.data.curriculum``): stages of 1..max_segments segments of K steps.
 
+    ``min_segments`` > 1 skips the first stages (e.g. fine-tuning on longer episodes only).
     ``context`` None: the stage's n·K steps from the episode's start; a number: windows of that many
     steps (``windows="subtrajectory"`` for the Decision-Transformer baseline).
     """
 
     segment_steps: int = SEGMENT_STEPS
     max_segments: int = 3
+    min_segments: int = 1
     batches_per_stage: int = 300
     context: int | None = None
     windows: str = "from_start"
@@ -66,6 +68,9 @@ class RunConfig:
         curriculum: :class:`CurriculumSettings` fields.
         trainer: :class:`TrainerConfig` fields.
         notes: a sentence for the model card on what this config chose and why.
+        data: the data directory (make_data.py's output) unless ``--data`` says otherwise.
+        init_from: a saved agent (e.g. another run's ``model/``) whose weights this run starts from
+            (fine-tuning); None: a fresh model with the ``init`` section applied.
     """
 
     name: str
@@ -74,6 +79,8 @@ class RunConfig:
     trainer: dict = field(default_factory=dict)
     init: dict = field(default_factory=dict)
     notes: str = ""
+    data: str = "data/tmaze"
+    init_from: str | None = None
 
     def __post_init__(self):
         self.model_config = LRAMConfig.from_dict(self.model)

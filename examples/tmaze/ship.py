@@ -1,6 +1,6 @@
 """Ship a trained T-Maze run to the zoo: the agent, a card with every backbone's table and a plot.
 
-    python examples/tmaze/ship.py runs/tmaze/xlstm --compare runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer
+    python examples/tmaze/ship.py runs/tmaze/xlstm --compare runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer
 
 Writes ``zoo/<name>/`` (config, weights, preprocessing bound to T-Maze's spaces, README.md card,
 ``success_rate.png``) from ``run/model`` and ``run/results.json`` (evaluate.py), and adds or
@@ -127,7 +127,9 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         "`python examples/tmaze/make_data.py` → `data/tmaze`: 6000 episodes of `TMazeOracle`, one per corridor "
         "length L drawn uniformly in [1, 88] (episodes of up to 3 segments of K = 30 steps, RATE's training maximum), "
-        "recorded with `RecordEpisodes`; every episode is a success.",
+        "recorded with `RecordEpisodes`; every episode is a success. The fine-tuned variant (`xlstm-tmaze-long`) "
+        "also uses `python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9` "
+        "(L in [1, 268]), beyond the paper's training maximum.",
         "",
         "### Success rate vs inference length (segments of 30 steps)",
         "",
@@ -139,7 +141,8 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         *failure_rows(entries),
         "",
-        "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3)",
+        "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3; "
+        "the fine-tuned variant then trains on ≤ 9 segments)",
         "",
         *training_rows(entries),
         "",
@@ -150,14 +153,16 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "```bash",
         "python examples/tmaze/make_data.py",
         "for b in xlstm mamba rate transformer; do python examples/tmaze/train.py examples/tmaze/configs/$b.json; done",
-        "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
+        "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
+        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
+        "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
         f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare <the other runs>",
         "```",
         "",
     ])
 
 
-def ship(run: Path, compare: list[Path], zoo: Path) -> Path:
+def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None) -> Path:
     shipped = run_info(run)
     entries = [shipped] + [run_info(other) for other in compare]
     name = shipped["info"]["name"]
@@ -170,17 +175,22 @@ def ship(run: Path, compare: list[Path], zoo: Path) -> Path:
     card = (target / "README.md").read_text()
     atomic_write_text(target / "README.md", card.replace("## Config", card_sections(shipped, entries) + "\n## Config", 1))
     best = min(rates(shipped).get(n, 0.0) for n in (1, 2, 3, 5))
-    description = (f"{shipped['label']} trained on T-Maze oracle data (<= 3 segments of 30 steps) with RATE's curriculum; "
-                   f"success >= {best:.2f} at 1-5 segments (card: all lengths up to 100 segments)")
+    description = description or (f"{shipped['label']} trained on T-Maze oracle data (<= 3 segments of 30 steps) with "
+                                  "RATE's curriculum")
+    description += (f"; success >= {best:.2f} at 1-5 segments, {rates(shipped).get(100, float('nan')):.2f} at 100 "
+                    "segments (the card has every length)")
     update_manifest(zoo / "manifest.json", manifest_entry(target, name, description, local=name))
     return target
 
 
 def update_manifest(path: Path, entry: dict) -> None:
-    """Replace the entry of the same name or append it, keeping the file's layout (indent 2)."""
+    """Replace the entry of the same name in place or append it, keeping the file's layout (indent 2)."""
     data = json.loads(path.read_text())
-    models = [m for m in data["models"] if m["name"] != entry["name"]]
-    data["models"] = models + [entry]
+    names = [m["name"] for m in data["models"]]
+    if entry["name"] in names:
+        data["models"][names.index(entry["name"])] = entry
+    else:
+        data["models"].append(entry)
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -188,9 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="the run to ship (train.py + evaluate.py done)")
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs for the table and plot")
+    parser.add_argument("--description", default=None, help="the manifest's description (default: says the data)")
     parser.add_argument("--zoo", type=Path, default=Path("zoo"), help="the zoo folder holding manifest.json")
     args = parser.parse_args(argv)
-    print(f"shipped to {ship(args.run, args.compare, args.zoo)}")
+    print(f"shipped to {ship(args.run, args.compare, args.zoo, args.description)}")
 
 
 if __name__ == "__main__":

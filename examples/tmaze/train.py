@@ -2,6 +2,7 @@
 
     python examples/tmaze/train.py examples/tmaze/configs/xlstm.json            # -> runs/tmaze/xlstm
     python examples/tmaze/train.py examples/tmaze/configs/rate.json --resume    # continue a killed run
+    python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json       # fine-tune runs/tmaze/xlstm on <= 9 segments
 
 Stage n of the curriculum trains on the episodes that fit in n segments of K = 30 steps (Q_n), from
 their first step (the hint), for ``batches_per_stage`` optimizer steps; the config file says which
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+import lram_agents
 from common import RunConfig, long_memory_init
 from lram_agents.data import TrajectoryDataset
 from lram_agents.data.curriculum import curriculum_sampler
@@ -35,15 +37,27 @@ def build_sampler(run: RunConfig, data: Path):
     c = run.curriculum_settings
     return curriculum_sampler(
         TrajectoryDataset(data), run.model_config, run.trainer_config.batch_size, c.segment_steps, c.max_segments,
-        c.batches_per_stage, context=c.context, windows=c.windows, seed=run.trainer_config.seed,
+        c.batches_per_stage, min_segments=c.min_segments, context=c.context, windows=c.windows, seed=run.trainer_config.seed,
     )
+
+
+def initial_model(run: RunConfig) -> LRAMModel:
+    """A fresh model with the config's long-memory init, or the weights of ``init_from`` (same config)."""
+    model = LRAMModel(run.model_config)
+    if run.init_from is None:
+        long_memory_init(model, run.init)
+        return model
+    start = lram_agents.load(run.init_from, device="cpu").model
+    if start.config != run.model_config:
+        raise ValueError(f"init_from {run.init_from}: its model config differs from the run's 'model' section")
+    model.load_state_dict(start.state_dict())
+    return model
 
 
 def train(config_path: Path, data: Path, out: Path, resume: bool) -> dict:
     run = RunConfig.load(config_path)
     torch.manual_seed(run.trainer_config.seed)
-    model = LRAMModel(run.model_config)
-    long_memory_init(model, run.init)  # a resumed run overwrites it with the checkpoint's weights
+    model = initial_model(run)  # a resumed run overwrites it with the checkpoint's weights
     sampler = build_sampler(run, data)
     previous = json.loads((out / RUN_FILE).read_text())["wall_time_s"] if resume and (out / RUN_FILE).is_file() else 0.0
     begin = time.perf_counter()
@@ -67,14 +81,15 @@ def train(config_path: Path, data: Path, out: Path, resume: bool) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", type=Path, help="examples/tmaze/configs/<backbone>.json")
-    parser.add_argument("--data", type=Path, default=Path("data/tmaze"), help="written by make_data.py")
+    parser.add_argument("--data", type=Path, default=None, help="written by make_data.py (default: the config's, data/tmaze)")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/tmaze/<config name>")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or Path("runs/tmaze") / args.config.stem
-    summary = train(args.config, args.data, out, args.resume)
+    data = args.data or Path(RunConfig.load(args.config).data)
+    summary = train(args.config, data, out, args.resume)
     print(f"{summary['name']}: {summary['parameters']} parameters, {summary['steps']} steps, "
           f"final loss {summary['final_loss']:.2e}, {summary['wall_time_s'] / 60:.1f} min -> {out}")
 
