@@ -20,12 +20,11 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-import lram_agents  # noqa: F401  (registers the environments)
+from common import ENV_ID
 from lram_agents.data import TrajectoryWriter
 from lram_agents.data.recorder import RecordEpisodes
 from lram_agents.envs.tmaze import TMazeOracle
 
-ENV_ID = "lram_agents/TMaze-v0"
 DOMAIN = "tmaze"
 
 
