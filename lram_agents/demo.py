@@ -1,12 +1,17 @@
-"""The README's main command: an agent from the zoo acting recurrently in a Gymnasium env.
+"""The README's main command: the zoo's T-Maze agent holding one bit across long corridors.
 
-    python -m lram_agents.demo [--backbone xlstm] [--size 16m] [--variant 7:1] [--episodes 10] [--keep-memory]
+    python -m lram_agents.demo                                  # xlstm-tmaze on T-Maze, 1/3/9 segments
+    python -m lram_agents.demo --segments 1 3 9 100 --seeds 20  # other lengths, more seeds
+    python -m lram_agents.demo --backbone xlstm --size 16m [--variant 7:1] --env CartPole-v1 [--episodes 10]
     python -m lram_agents.demo --model path/to/saved/agent --env CartPole-v1
 
-Prints the parameter count, the episode returns and the per-step latency (median and p95). The zoo's
-size presets are untrained (random weights) until trained weights are published; what this shows is
-the recurrent inference loop and its cost per step, which does not grow with the steps taken (with
-``--keep-memory`` the memory also survives episode ends, as for in-context agents).
+Without ``--env`` (or with a T-Maze env id) the demo loads a trained T-Maze agent (default
+``xlstm-tmaze``, or ``--model``) and plays ``--seeds`` episodes at each length of n segments of 30
+steps (corridor length L = 30n - 2; the agent was trained on at most 3 segments), printing the
+success rate and the per-step latency (median, p95: one env, one action per call). With ``--env``
+it plays a zoo size preset (untrained, random weights) or ``--model`` in any Gymnasium env and
+prints the returns and latency, which does not grow with the steps taken (with ``--keep-memory`` the
+memory also survives episode ends, as for in-context agents).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import lram_agents
 from lram_agents.presets import SIZES
 
 _ZOO_PREFIX = {"xlstm": "xlstm", "transformer": "dt", "mamba": "mamba"}
+TMAZE_ENV = "lram_agents/TMaze-v0"
+TMAZE_MODEL = "xlstm-tmaze"
+TMAZE_SEGMENT_STEPS = 30  # K: an episode of n segments lasts n·K steps
 
 
 def zoo_name(backbone: str, size: str, variant: str | None) -> str:
@@ -30,22 +38,22 @@ def zoo_name(backbone: str, size: str, variant: str | None) -> str:
     return f"{_ZOO_PREFIX[backbone]}-{size}" + ("-mlstm" if variant == "1:0" else "")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbone", default="xlstm", choices=sorted(_ZOO_PREFIX))
-    parser.add_argument("--size", default="16m", choices=SIZES)
-    parser.add_argument("--variant", default=None, help="xlstm only: 7:1 (default) or 1:0")
-    parser.add_argument("--model", default=None, help="a zoo name or saved directory (overrides --backbone/--size/--variant)")
-    parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--keep-memory", action="store_true", help="keep the memory across episodes (default: the model's setting)")
-    parser.add_argument("--target-return", type=float, default=None, help="default: the model's")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    name = args.model or zoo_name(args.backbone, args.size, args.variant)
+def tmaze_demo(name: str, segments: list[int], seeds: int) -> None:
+    """Success rate and per-step latency of a T-Maze agent at each length of n segments."""
+    agent = lram_agents.load(name)
+    print(f"{name}: {agent.model.num_parameters() / 1e3:.1f}k parameters ({agent.model.config.backbone.type}), "
+          f"T-Maze, {seeds} seeds per length, one env per call")
+    for n in segments:
+        length = n * TMAZE_SEGMENT_STEPS - 2
+        result = lram_agents.evaluate(agent, gym.make(TMAZE_ENV, corridor_length=length), seeds, seed=0, progress=False)
+        print(f"{n:>4} segment(s) (corridor {length:>4}, {n * TMAZE_SEGMENT_STEPS:>5} steps): success rate "
+              f"{np.mean(result.returns):.2f}; latency per step median {result.latency_median_ms:.2f} ms, "
+              f"p95 {result.latency_p95_ms:.2f} ms")
+
+
+def env_demo(args: argparse.Namespace) -> None:
+    """A zoo size preset (untrained) or a saved agent (``--model``) in any Gymnasium env."""
+    name = args.model or zoo_name(args.backbone or "xlstm", args.size or "16m", args.variant)
     pretrained = args.model is not None  # the size presets have no trained weights yet
     agent = lram_agents.load(name, pretrained=pretrained, target_return=args.target_return, keep_memory=args.keep_memory or None)
     print(f"{name}: {agent.model.num_parameters() / 1e6:.1f}M parameters "
@@ -56,6 +64,32 @@ def main(argv: list[str] | None = None) -> None:
     print(f"returns {np.round(result.returns, 2).tolist()}")
     print(f"latency over time: first 20 steps median {np.median(lat[:20]):.2f} ms, "
           f"last 20 steps median {np.median(lat[-20:]):.2f} ms ({len(lat)} steps)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", default=None, choices=sorted(_ZOO_PREFIX), help="a size preset (default xlstm)")
+    parser.add_argument("--size", default=None, choices=SIZES, help="a size preset (default 16m)")
+    parser.add_argument("--variant", default=None, help="xlstm only: 7:1 (default) or 1:0")
+    parser.add_argument("--model", default=None, help="a zoo name or saved directory (overrides --backbone/--size/--variant)")
+    parser.add_argument("--env", default=None, help=f"a Gymnasium env id (default: T-Maze with {TMAZE_MODEL}, or CartPole-v1 "
+                                                    "for a preset or --model)")
+    parser.add_argument("--segments", type=int, nargs="+", default=[1, 3, 9], help="T-Maze lengths in segments of 30 steps")
+    parser.add_argument("--seeds", type=int, default=10, help="T-Maze episodes per length")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--keep-memory", action="store_true", help="keep the memory across episodes (default: the model's setting)")
+    parser.add_argument("--target-return", type=float, default=None, help="default: the model's")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    preset_asked = any(v is not None for v in (args.backbone, args.size, args.variant))
+    if args.env == TMAZE_ENV or (args.env is None and args.model is None and not preset_asked):
+        tmaze_demo(args.model or TMAZE_MODEL, args.segments, args.seeds)
+        return
+    args.env = args.env or "CartPole-v1"
+    env_demo(args)
 
 
 if __name__ == "__main__":

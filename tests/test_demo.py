@@ -21,3 +21,11 @@ def test_the_demo_runs_a_saved_agent(tmp_path, capsys):
     main(["--model", str(tmp_path), "--episodes", "1"])
     out = capsys.readouterr().out
     assert "(trained), env CartPole-v1" in out and "1 episodes: return" in out and "latency median" in out
+
+
+def test_the_default_demo_plays_the_zoo_tmaze_agent(capsys):
+    main(["--segments", "1", "3", "--seeds", "3", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert out.startswith("xlstm-tmaze:") and "T-Maze, 3 seeds per length" in out
+    assert "   1 segment(s) (corridor   28,    30 steps): success rate" in out and "   3 segment(s)" in out
+    assert "latency per step median" in out and "p95" in out

@@ -24,6 +24,9 @@ class TrainerConfig:
         batch_size: windows per micro-batch, summed over all ranks (LRAM: 128).
         grad_accum_steps: micro-batches per optimizer step (effective batch = batch_size x this).
         context / windows: how windows are cut when ``fit`` is given datasets (see data.sampler).
+        segment_steps: train segment-wise: every window runs as segments of K timesteps with the
+            recurrent state detached between them (RATE's procedure, ``segments.segment_forward``);
+            ``None`` (default): one forward over the window, gradients through all of it.
         precision: "auto" (bf16 autocast on CUDA with bf16 support, fp32 otherwise), "fp32" or "bf16".
         seed: seeds the batches (with the step) and torch's RNG at the start of a fresh run.
         validation_fraction: share of episodes/histories held out when no validation data is given.
@@ -45,6 +48,7 @@ class TrainerConfig:
     grad_accum_steps: int = 1
     context: int = 50
     windows: Literal["subtrajectory", "from_start", "across_episodes"] = "subtrajectory"
+    segment_steps: int | None = None
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     validation_fraction: float = 0.0
@@ -66,6 +70,7 @@ class TrainerConfig:
         for name in ("batch_size", "grad_accum_steps", "context", "validation_every", "validation_batches", "log_every",
                      "checkpoint_every", "keep_checkpoints", "prefetch"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        require(self.segment_steps is None or self.segment_steps >= 1, "segment_steps", self.segment_steps, "must be >= 1 or None")
         require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0")
         require(self.grad_clip > 0, "grad_clip", self.grad_clip, "must be > 0 (LRAM: 0.25)")
         require(self.windows in WINDOW_KINDS, "windows", self.windows, f"must be one of {list(WINDOW_KINDS)}")

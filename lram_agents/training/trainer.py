@@ -29,9 +29,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from lram_agents.data.curriculum import CurriculumSampler
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.sampler import Batch, DataSource, TrajectorySampler
 from lram_agents.model import LRAMModel
+from lram_agents.segments import segment_forward
 from lram_agents.serialization import CheckpointError
 from lram_agents.training import checkpoint as ckpt
 from lram_agents.training.callbacks import Callback, CallbackList
@@ -42,7 +44,8 @@ from lram_agents.training.schedule import warmup_cosine
 
 logger = logging.getLogger(__name__)
 
-Data = TrajectorySampler | TrajectoryDataset | DataSource | Sequence[TrajectoryDataset | DataSource]
+Sampler = TrajectorySampler | CurriculumSampler
+Data = Sampler | TrajectoryDataset | DataSource | Sequence[TrajectoryDataset | DataSource]
 VALIDATION_SEED_OFFSET = 1_000_003  # validation batches never coincide with training batches
 
 
@@ -88,8 +91,8 @@ class Trainer:
         """Train until optimizer step ``steps`` (the schedule's horizon), validating and checkpointing.
 
         Args:
-            data: a :class:`TrajectorySampler`, or datasets / sources (one per domain, balanced
-                in every batch) cut with ``config.context`` and ``config.windows``.
+            data: a :class:`TrajectorySampler` or :class:`CurriculumSampler`, or datasets / sources
+                (one per domain, balanced in every batch) cut with ``config.context`` and ``config.windows``.
             steps: the total number of optimizer steps of the run (a resumed run counts on from its
                 checkpoint's step).
             validation: held-out data (same kinds as ``data``); default: ``config.validation_fraction``
@@ -119,7 +122,7 @@ class Trainer:
     def _train(self, steps: int) -> TrainResult:
         self.callback.init_callback(self)
         self.callback.on_training_start()
-        objective = _Objective(self.model)
+        objective = _Objective(self.model, self.config.segment_steps)
         if self.dist.world_size > 1:
             ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
             # a model with an image encoder or an action encoder leaves parts unused on some batches
@@ -135,9 +138,9 @@ class Trainer:
         return TrainResult(self.step, last("loss"), last("val_loss"), stopped, self.output_dir, self._last_checkpoint)
 
     # ---- data ---------------------------------------------------------------------------------------
-    def _samplers(self, data: Data, validation: Data | None) -> tuple[TrajectorySampler, TrajectorySampler | None]:
+    def _samplers(self, data: Data, validation: Data | None) -> tuple[Sampler, Sampler | None]:
         cfg = self.config
-        if isinstance(data, TrajectorySampler):
+        if isinstance(data, (TrajectorySampler, CurriculumSampler)):
             if validation is None and cfg.validation_fraction > 0:
                 raise ValueError("validation_fraction needs datasets, not a ready sampler: pass validation=... instead")
             train = data
@@ -147,7 +150,7 @@ class Trainer:
                 splits = [s.dataset.split(cfg.validation_fraction, seed=cfg.seed) for s in sources]
                 sources, validation = ([_with_dataset(s, split[k]) for s, split in zip(sources, splits)] for k in (0, 1))
             train = TrajectorySampler(sources, self.model.config, cfg.batch_size, seed=cfg.seed)
-        if validation is None or isinstance(validation, TrajectorySampler):
+        if validation is None or isinstance(validation, (TrajectorySampler, CurriculumSampler)):
             return train, validation
         val = TrajectorySampler(self._sources(validation), self.model.config, cfg.batch_size, seed=cfg.seed + VALIDATION_SEED_OFFSET)
         return train, val
@@ -327,16 +330,23 @@ class Trainer:
 
 
 class _Objective(nn.Module):
-    """Summed action cross-entropy over the valid steps of a list of batch parts (one DDP forward)."""
+    """Summed action cross-entropy over the valid steps of a list of batch parts (one DDP forward).
 
-    def __init__(self, model: LRAMModel):
+    ``segment_steps``: run each window as segments of K timesteps with the recurrent state detached
+    between them (RATE's procedure, :func:`lram_agents.segments.segment_forward`); None: one forward.
+    """
+
+    def __init__(self, model: LRAMModel, segment_steps: int | None = None):
         super().__init__()
-        self.model = model
+        self.model, self.segment_steps = model, segment_steps
 
     def forward(self, parts: list[Batch]) -> torch.Tensor:
         total = torch.zeros((), device=parts[0].mask.device)
         for part in parts:
-            logits = self.model(part.inputs).logits
+            if self.segment_steps is None:
+                logits = self.model(part.inputs).logits
+            else:
+                logits = segment_forward(self.model, part.inputs, self.segment_steps).logits
             mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask)
             total = total + mean * part.mask.sum()
         return total
@@ -345,7 +355,7 @@ class _Objective(nn.Module):
 class _StepBatches(torch.utils.data.Dataset):
     """Item i: this rank's micro-batches of optimizer step ``first + i`` (a pure function of the step)."""
 
-    def __init__(self, sampler: TrajectorySampler, first: int, last: int, accum: int, rank: int, world_size: int):
+    def __init__(self, sampler: Sampler, first: int, last: int, accum: int, rank: int, world_size: int):
         self.sampler, self.first, self.last, self.accum, self.rank, self.world_size = sampler, first, last, accum, rank, world_size
 
     def __len__(self) -> int:

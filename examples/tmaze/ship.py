@@ -1,0 +1,208 @@
+"""Ship a trained T-Maze run to the zoo: the agent, a card with every backbone's table and a plot.
+
+    python examples/tmaze/ship.py runs/tmaze/xlstm --compare runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer
+
+Writes ``zoo/<name>/`` (config, weights, preprocessing bound to T-Maze's spaces, README.md card,
+``success_rate.png``) from ``run/model`` and ``run/results.json`` (evaluate.py), and adds or
+replaces the model's entry in ``zoo/manifest.json`` (sha256 of every file). The other runs only
+go into the card's table and plot; a run without results is listed as not evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import lram_agents  # noqa: E402
+from common import BACKBONE_LABELS, ENV_ID, EVAL_SEGMENTS, PUBLISHED, PUBLISHED_SEGMENTS, corridor_length  # noqa: E402
+from evaluate import load_results  # noqa: E402
+from lram_agents.registry import manifest_entry  # noqa: E402
+from lram_agents.serialization import atomic_write_text  # noqa: E402
+
+PLOT_FILE = "success_rate.png"
+
+
+def run_info(run: Path) -> dict:
+    info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+    return {"run": run, "info": info, "results": load_results(run), "label": BACKBONE_LABELS.get(run.name, run.name)}
+
+
+def rates(entry: dict) -> dict[int, float]:
+    return {int(n): r["success_rate"] for n, r in entry["results"]["segments"].items()}
+
+
+def plot(entries: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for k, entry in enumerate(entries):
+        points = sorted(rates(entry).items())
+        if points:  # thinner lines and other markers on top, so that equal curves stay visible
+            ax.plot(*zip(*points), marker="osD^v"[k % 5], linewidth=3.2 - 0.6 * k, markersize=8 - k,
+                    label=f"{entry['label']} (ours)")
+    for name, row in PUBLISHED.items():
+        ax.plot(PUBLISHED_SEGMENTS, row, linestyle="--", marker="x", alpha=0.6, label=f"{name} (RATE paper)")
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xscale="log", xlabel="inference length (segments of K = 30 steps)", ylabel="success rate",
+           title="T-Maze: success rate vs episode length (trained on <= 3 segments)", ylim=(0.0, 1.05))
+    ax.set_xticks(list(EVAL_SEGMENTS), [str(n) for n in EVAL_SEGMENTS])
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table(entries: list[dict]) -> list[str]:
+    head = "| model | " + " | ".join(f"{n}" for n in EVAL_SEGMENTS) + " |"
+    lines = [head, "|" + " --- |" * (len(EVAL_SEGMENTS) + 1)]
+    for entry in entries:
+        found = rates(entry)
+        cells = [f"{found[n]:.3f}" if n in found else "–" for n in EVAL_SEGMENTS]
+        seeds = entry["results"].get("seeds", "?")
+        lines.append(f"| {entry['label']} (ours, {seeds} seeds) | " + " | ".join(cells) + " |")
+    for name, row in PUBLISHED.items():
+        cells = [f"{row[PUBLISHED_SEGMENTS.index(n)]:.3f}" if n in PUBLISHED_SEGMENTS else "–" for n in EVAL_SEGMENTS]
+        lines.append(f"| {name} (RATE paper, Table 2) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def hints(seeds: int) -> np.ndarray:
+    """The hint (goal side, +1 or -1) of T-Maze seeds 0..seeds-1, as evaluate.py's vector env draws them."""
+    return np.array([gym.make(ENV_ID, corridor_length=1).reset(seed=i)[0][1] for i in range(seeds)])
+
+
+def failure_rows(entries: list[dict]) -> list[str]:
+    """Success rate split by hint wherever a run is below 1: 'always the same goal' shows as 1 and 0."""
+    lines = []
+    for entry in entries:
+        seeds = entry["results"].get("seeds")
+        if not seeds:
+            continue
+        side = hints(seeds)
+        for n, result in sorted(entry["results"]["segments"].items(), key=lambda item: int(item[0])):
+            if result["success_rate"] < 1:
+                wins = np.asarray(result["successes"])
+                lines.append(f"| {entry['label']} | {n} | {wins[side > 0].mean():.2f} | {wins[side < 0].mean():.2f} "
+                             f"| {result['mean_length']:.0f} |")
+    if not lines:
+        return []
+    counts = f"{int((side > 0).sum())} of the {seeds} seeds hint +1 (up), {int((side < 0).sum())} hint −1 (down)"
+    return [f"Where a model falls below 1, its success split by hint ({counts}): a model that ignores the hint "
+            "turns to the same goal every time and scores 1 on one side and 0 on the other, i.e. 0.61 or 0.39 "
+            "overall instead of 0.5 on these seeds; 0 on both sides means it never turns (truncated at L + 2 steps).",
+            "", "| model | segments | success, hint +1 | success, hint −1 | mean episode length |",
+            "| --- | --- | --- | --- | --- |", *lines]
+
+
+def training_rows(entries: list[dict]) -> list[str]:
+    lines = ["| model | parameters | steps | wall time (1 CPU thread) | final loss | command |", "| --- | --- | --- | --- | --- | --- |"]
+    for entry in entries:
+        info = entry["info"]
+        if not info:
+            lines.append(f"| {entry['label']} | – | – | not trained | – | – |")
+            continue
+        lines.append(f"| {entry['label']} | {info['parameters']:,} | {info['steps']} | {info['wall_time_s'] / 60:.1f} min "
+                     f"| {info['final_loss']:.2e} | `{info['command']}` |")
+    return lines
+
+
+def card_sections(shipped: dict, entries: list[dict]) -> str:
+    notes = "\n".join(f"- **{e['label']}**: {e['info'].get('config', {}).get('notes', '(no run)')}" for e in entries)
+    eval_command = shipped["results"].get("command", "python examples/tmaze/evaluate.py ...")
+    return "\n".join([
+        "## T-Maze (RATE paper, section 4.1)",
+        "",
+        f"The agent walks a corridor of length L in `{ENV_ID}`, sees the hint (which goal is rewarded) only at its "
+        "first step, and must turn to that goal at the junction: one bit held for L + 1 steps. An inference length "
+        "of n segments is an episode of n·30 steps (L = 30n − 2). Success rate = share of seeds 0..S−1 whose episode "
+        "ends at the hinted goal (greedy actions, memory cleared at the start), measured with `lram_agents.evaluate`.",
+        "",
+        "### Data",
+        "",
+        "`python examples/tmaze/make_data.py` → `data/tmaze`: 6000 episodes of `TMazeOracle`, one per corridor "
+        "length L drawn uniformly in [1, 88] (episodes of up to 3 segments of K = 30 steps, RATE's training maximum), "
+        "recorded with `RecordEpisodes`; every episode is a success. The fine-tuned variant (`xlstm-tmaze-long`) "
+        "also uses `python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9` "
+        "(L in [1, 268]), beyond the paper's training maximum.",
+        "",
+        "### Success rate vs inference length (segments of 30 steps)",
+        "",
+        *table(entries),
+        "",
+        f"![success rate vs length]({PLOT_FILE})",
+        "",
+        f"Evaluation command: `{eval_command}`.",
+        "",
+        *failure_rows(entries),
+        "",
+        "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3; "
+        "the fine-tuned variant then trains on ≤ 9 segments)",
+        "",
+        *training_rows(entries),
+        "",
+        notes,
+        "",
+        "### Reproduce",
+        "",
+        "```bash",
+        "python examples/tmaze/make_data.py",
+        "for b in xlstm mamba rate transformer; do python examples/tmaze/train.py examples/tmaze/configs/$b.json; done",
+        "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
+        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
+        "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
+        f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare <the other runs>",
+        "```",
+        "",
+    ])
+
+
+def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None) -> Path:
+    shipped = run_info(run)
+    entries = [shipped] + [run_info(other) for other in compare]
+    name = shipped["info"]["name"]
+    agent = lram_agents.load(run / "model", device="cpu").bind(gym.make(ENV_ID, corridor_length=corridor_length(1)))
+    results = {f"success rate @ {n} segments (L = {corridor_length(n)}), {shipped['results']['seeds']} seeds": rate
+               for n, rate in sorted(rates(shipped).items())}
+    target = zoo / name
+    agent.save_pretrained(target, name=name, results=results)
+    plot(entries, target / PLOT_FILE)
+    card = (target / "README.md").read_text()
+    atomic_write_text(target / "README.md", card.replace("## Config", card_sections(shipped, entries) + "\n## Config", 1))
+    best = min(rates(shipped).get(n, 0.0) for n in (1, 2, 3, 5))
+    description = description or (f"{shipped['label']} trained on T-Maze oracle data (<= 3 segments of 30 steps) with "
+                                  "RATE's curriculum")
+    description += (f"; success >= {best:.2f} at 1-5 segments, {rates(shipped).get(100, float('nan')):.2f} at 100 "
+                    "segments (the card has every length)")
+    update_manifest(zoo / "manifest.json", manifest_entry(target, name, description, local=name))
+    return target
+
+
+def update_manifest(path: Path, entry: dict) -> None:
+    """Replace the entry of the same name in place or append it, keeping the file's layout (indent 2)."""
+    data = json.loads(path.read_text())
+    names = [m["name"] for m in data["models"]]
+    if entry["name"] in names:
+        data["models"][names.index(entry["name"])] = entry
+    else:
+        data["models"].append(entry)
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="the run to ship (train.py + evaluate.py done)")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs for the table and plot")
+    parser.add_argument("--description", default=None, help="the manifest's description (default: says the data)")
+    parser.add_argument("--zoo", type=Path, default=Path("zoo"), help="the zoo folder holding manifest.json")
+    args = parser.parse_args(argv)
+    print(f"shipped to {ship(args.run, args.compare, args.zoo, args.description)}")
+
+
+if __name__ == "__main__":
+    main()

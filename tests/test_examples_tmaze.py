@@ -1,0 +1,87 @@
+"""examples/tmaze end to end on a tiny scale: oracle data -> curriculum training -> evaluation -> zoo folder."""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lram_agents
+from lram_agents.registry import Zoo
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tmaze"
+SCRIPTS = ("common", "make_data", "train", "evaluate", "ship")
+
+
+def _import_scripts():
+    """The scripts as modules. They import each other by bare name (``from common import ...``), as
+    other examples may too: import them on their own path and take the bare names out again."""
+    for name in SCRIPTS:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return [importlib.import_module(name) for name in SCRIPTS]
+    finally:
+        sys.path.remove(str(EXAMPLES))
+        for name in SCRIPTS:
+            sys.modules.pop(name, None)
+
+
+common, make_data, train, evaluate, ship = _import_scripts()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("config", sorted(EXAMPLES.glob("configs/*.json")), ids=lambda p: p.stem)
+def test_every_run_config_is_valid(config):
+    run = common.RunConfig.load(config)
+    assert run.backbone in config.stem or run.backbone == "transformer"
+    assert run.curriculum_settings.max_segments >= run.curriculum_settings.min_segments
+
+
+def test_corridor_lengths_cover_one_to_n_segments():
+    lengths = make_data.corridor_lengths(5000, 30, 3, seed=0)
+    assert lengths.min() == 1 and lengths.max() == 88  # the longest episode (L + 2 steps) fills 3 segments
+    with pytest.raises(ValueError, match="segment_steps"):
+        make_data.corridor_lengths(10, 2, 3, seed=0)
+
+
+def test_a_bad_config_names_the_field(tmp_path):
+    data = json.loads((EXAMPLES / "configs" / "xlstm.json").read_text())
+    data["init"] = {"mlstm_forget_gate": [1, 2]}
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="init"):
+        common.RunConfig.load(tmp_path / "bad.json")
+
+
+def test_data_train_evaluate_ship(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_data.make_dataset(tmp_path / "data", episodes=40, segment_steps=30, max_segments=2, seed=0, episodes_per_file=20)
+    config = json.loads((EXAMPLES / "configs" / "xlstm.json").read_text())
+    config["curriculum"].update(max_segments=2, batches_per_stage=2)
+    config["trainer"].update(batch_size=4, warmup_steps=1, checkpoint_every=2, progress=False)
+    config["model"]["backbone"].update(d_model=16, num_blocks=1, num_heads=2)
+    (tmp_path / "tiny.json").write_text(json.dumps(config))
+    summary = train.train(tmp_path / "tiny.json", tmp_path / "data", tmp_path / "runs" / "xlstm", resume=False)
+    assert summary["steps"] == 4 and summary["wall_time_s"] > 0 and np.isfinite(summary["final_loss"])
+
+    with evaluate.tqdm(total=2, disable=True) as bar:
+        results = evaluate.evaluate_run(tmp_path / "runs" / "xlstm", [1, 2], seeds=3, force=False, bar=bar)
+    assert set(results["segments"]) == {"1", "2"} and len(results["segments"]["2"]["successes"]) == 3
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}, indent=2))
+    folder = ship.ship(tmp_path / "runs" / "xlstm", [], zoo)
+    assert (folder / ship.PLOT_FILE).is_file() and "| RATE-7 (RATE paper, Table 2) |" in (folder / "README.md").read_text()
+    agent = lram_agents.load("xlstm-tmaze", zoo=Zoo(zoo / "manifest.json"), device="cpu")
+    assert agent.model.num_parameters() == summary["parameters"]

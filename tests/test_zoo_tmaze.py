@@ -1,0 +1,62 @@
+"""The zoo's T-Maze agents: loaded by name, they reproduce their cards' success rates (fewer seeds)."""
+
+import math
+import re
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import lram_agents
+from lram_agents.pretrained import default_zoo
+
+SHIPPED = "xlstm-tmaze"  # RATE's protocol: trained on <= 3 segments
+LONG = "xlstm-tmaze-long"  # then fine-tuned on <= 9 segments
+SEEDS = 25  # seeds 0..24: the first of the cards' 100, so the results should agree closely
+SEGMENTS = (1, 2, 3, 5, 9, 12)
+ROW = re.compile(r"^\| success rate @ (\d+) segments \(L = (\d+)\), (\d+) seeds \| ([0-9.]+) \|$", re.MULTILINE)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def card_rates(name: str) -> dict[int, float]:
+    card = (default_zoo().fetch(name) / "README.md").read_text()
+    return {int(n): float(rate) for n, _, _, rate in ROW.findall(card)}
+
+
+def measured_rate(name: str, segments: int, seeds: int) -> float:
+    agent = lram_agents.load(name, device="cpu")
+    envs = gym.make_vec("lram_agents/TMaze-v0", num_envs=seeds, vectorization_mode="sync", corridor_length=30 * segments - 2)
+    result = lram_agents.evaluate(agent, envs, seeds, seed=0, progress=False)
+    assert len(result.returns) == seeds and np.all(result.lengths <= 30 * segments)  # truncated at T = L + 2
+    return float(np.mean(result.returns))
+
+
+def assert_within_noise(measured: float, expected: float, seeds: int) -> None:
+    noise = 3 * math.sqrt(max(expected * (1 - expected), 0.01) / seeds)  # 3 standard errors
+    assert abs(measured - expected) <= noise, (measured, expected)
+
+
+@pytest.mark.parametrize("name", [SHIPPED, LONG])
+def test_the_card_reports_every_length_and_the_target_is_met(name):
+    rates = card_rates(name)
+    assert set(SEGMENTS) | {100} <= set(rates)
+    assert all(rates[n] >= 0.99 for n in (1, 2, 3, 5)), rates
+
+
+@pytest.mark.parametrize("segments", SEGMENTS)
+def test_load_and_evaluate_reproduce_the_card(segments):
+    assert_within_noise(measured_rate(SHIPPED, segments, SEEDS), card_rates(SHIPPED)[segments], SEEDS)
+
+
+@pytest.mark.parametrize("segments", [3, 100])
+def test_the_fine_tuned_variant_holds_the_bit_for_3000_steps(segments):
+    seeds = 12  # 100 segments: 3000 steps per episode
+    assert_within_noise(measured_rate(LONG, segments, seeds), card_rates(LONG)[segments], seeds)
