@@ -20,7 +20,7 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         f"# {name}",
         "",
         f"A recurrent large action model with a **{backbone.type}** backbone "
-        f"({model.num_parameters() / 1e6:.1f}M parameters, d_model {config.d_model}).",
+        f"({_parameter_count(model.num_parameters())} parameters, d_model {config.d_model}).",
         "",
         "```python",
         "import lram_agents",
@@ -69,3 +69,10 @@ def _space(data: dict | None) -> str:
     if data["type"] == "Discrete":
         return f"Discrete({data['n']})"
     return f"Box(shape={tuple(data['shape'])}, dtype={data['dtype']})"
+
+
+def _parameter_count(n: int) -> str:
+    """206.3M, 18.5k or 950: readable at every model size (the zoo holds 18k-parameter models too)."""
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
