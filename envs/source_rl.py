@@ -225,8 +225,6 @@ def run_source_rl(
     Returns:
         The trained SB3 model (its environment is left open: ``model.get_env()``).
     """
-    if not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
-        raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
     model = make_source_algorithm(
         env_id,
         task,
