@@ -4,7 +4,8 @@ Each trained model is loaded with :func:`lram_agents.load` and played by :func:`
 :func:`lram_agents.envs.task_vector_env` (one env per hold-out goal) with ``keep_memory=True``: the same
 code a user runs, and no gradient step. The shortest-path expert (:class:`DarkRoomExpert`) gives each
 goal's optimum. Writes ``evaluation.json`` (every goal x trial return) and ``return_vs_trial.png``
-(mean ± standard error over the goals) and prints the table.
+(mean ± standard error over the goals) and prints the table. Results already in the output's
+``evaluation.json`` for the same goals, trials and seed are kept (evaluate each backbone after it trains).
 
     nice -n 10 python examples/darkroom/evaluate.py                      # the four runs of examples/darkroom/
     nice -n 10 python examples/darkroom/evaluate.py --models xlstm-7-1=runs/darkroom/xlstm-7-1/model
@@ -54,16 +55,26 @@ def expert_returns(goals: list[tuple[int, int]]) -> list[float]:
     return returns
 
 
-def evaluate_in_context(model_dir: str | Path, goals: list, trials: int, seed: int = 0, progress: bool = True,
+def evaluate_in_context(model_dir: str | Path, goals: list, trials: int, env_seed: int = 0, progress: bool = True,
                         **agent_options) -> dict:
     """(goal, trial) returns of the agent saved in ``model_dir``, memory kept across its trials."""
     agent = lram_agents.load(model_dir, device="cpu", **agent_options)
     start = time.perf_counter()
     result = lram_agents.evaluate(agent, task_vector_env(ENV_ID, goals), n_episodes=len(goals) * trials, keep_memory=True,
-                                  seed=seed, progress=progress)
+                                  seed=env_seed, progress=progress)
     return {"returns": result.trial_returns().tolist(), "parameters": agent.model.num_parameters(),
             "seconds": time.perf_counter() - start, "latency_median_ms": result.latency_median_ms,
             "target_return": agent.target_return, "deterministic": agent.deterministic}
+
+
+def earlier_results(path: Path, report: dict) -> dict:
+    """The results already in ``path`` if they were measured the same way (goals, trials, seed, sampling), else none:
+    each backbone can be evaluated right after it trains, into one table."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    same = all(earlier.get(key) == report[key] for key in ("env_id", "goals", "trials", "seed", "sampled_actions"))
+    return earlier["results"] if same else {}
 
 
 def per_trial(returns: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,9 +126,11 @@ def main() -> None:
                         help="name=model_dir pairs (default: the four runs of examples/darkroom/train_*.yaml)")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--goals", type=int, help="only the first N hold-out goals (a quick look)")
-    parser.add_argument("--output", type=Path, default=Path("runs/darkroom/evaluation"))
+    parser.add_argument("--output", type=Path, help="default: runs/darkroom/evaluation (-sampled with --sample)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", action="store_true", help="sample actions (seeded) instead of the greedy default")
     args = parser.parse_args()
+    args.output = args.output or Path("runs/darkroom/evaluation" + ("-sampled" if args.sample else ""))
     torch.set_num_threads(1)
     goals = list(task_family(ENV_ID).holdout_tasks()[: args.goals])
     expert = expert_returns(goals)
@@ -128,15 +141,19 @@ def main() -> None:
             print(f"skipping {name}: {model_dir} does not exist (train it first)")
             continue
         print(f"{name}: {model_dir}")
-        results[name] = {"model_dir": model_dir, **evaluate_in_context(model_dir, goals, args.trials, args.seed)}
+        options = {"deterministic": False, "seed": args.seed} if args.sample else {}
+        results[name] = {"model_dir": model_dir, **evaluate_in_context(model_dir, goals, args.trials, env_seed=args.seed, **options)}
     if not results:
         raise SystemExit("no model to evaluate")
     report = {"env_id": ENV_ID, "goals": [list(g) for g in goals], "trials": args.trials, "seed": args.seed,
-              "expert_returns": expert, "expert_mean": float(np.mean(expert)), "results": results}
+              "sampled_actions": args.sample, "expert_returns": expert, "expert_mean": float(np.mean(expert)), "results": results}
+    merged = {**earlier_results(args.output / "evaluation.json", report), **results}
+    order = [*BACKBONES, *sorted(set(merged) - set(BACKBONES))]
+    report["results"] = {name: merged[name] for name in order if name in merged}
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output / "evaluation.json", json.dumps(report, indent=1) + "\n")
-    plot(results, report["expert_mean"], args.output / "return_vs_trial.png")
-    print("\n".join(summary_rows(results, report["expert_mean"])))
+    plot(report["results"], report["expert_mean"], args.output / "return_vs_trial.png")
+    print("\n".join(summary_rows(report["results"], report["expert_mean"])))
     print(f"expert optimum (mean over the goals): {report['expert_mean']:.2f}; written to {args.output}")
 
 
