@@ -63,6 +63,19 @@ def headline(report: dict, run: str) -> dict:
             "expert optimum (shortest path)": float(report["expert_mean"])}
 
 
+def verdict(table: np.ndarray) -> list[str]:
+    """Whether the shipped run improves in context: last-10-trial mean vs trial 1, paired over goals."""
+    gain = table[:, -10:].mean(1) - table[:, 0]
+    sem = gain.std(ddof=1) / np.sqrt(len(gain))
+    if gain.mean() > 2 * sem and gain.mean() > 0:
+        return [f"In-context improvement: the last 10 trials beat trial 1 by {gain.mean():.1f} ± {sem:.1f} (paired over goals)."]
+    return [f"**No in-context improvement**: last 10 trials minus trial 1 = {gain.mean():.1f} ± {sem:.1f} (paired over goals). "
+            "With this training budget (a few hundred to a few thousand steps of batch 8 on one CPU core) every backbone "
+            "learned the goal-independent part of PPO's behaviour (training loss about 1.0 from 1.6) but not to use the "
+            "rewards of its earlier trials; greedy actions repeat the same path in every trial. This model is a baseline "
+            "for the pipeline, not an in-context learner."]
+
+
 def card(name: str, run: str, report: dict, facts: dict[str, dict], generic: str) -> str:
     """The model card: the generic one of save_pretrained with the Dark-Room sections put in front of its Config."""
     result = report["results"][run]
@@ -75,8 +88,8 @@ def card(name: str, run: str, report: dict, facts: dict[str, dict], generic: str
         "",
         f"Trained offline with Algorithm Distillation on PPO learning histories of {_data_goals(facts[run])}, evaluated "
         f"on the {len(report['goals'])} hold-out goals of `{ENV_ID}` for {report['trials']} consecutive trials (episodes) "
-        "per goal with the memory kept across trials and no gradient step: everything it knows about a hold-out goal "
-        "it learns in context, from the rewards of its earlier trials.",
+        "per goal with the memory kept across trials and no gradient step: whatever it knows about a hold-out goal "
+        "has to come in context, from the rewards of its earlier trials.",
         "",
         f"* Trial 1: **{mean[0]:.1f} ± {sem[0]:.1f}**, trial {report['trials']}: **{mean[-1]:.1f} ± {sem[-1]:.1f}**, "
         f"last 10 trials: **{last.mean():.1f} ± {last.std(ddof=1) / np.sqrt(len(last)):.1f}** "
@@ -85,12 +98,15 @@ def card(name: str, run: str, report: dict, facts: dict[str, dict], generic: str
         "",
         "![return vs trial](return_vs_trial.png)",
         "",
+        *verdict(table),
+        "",
         "Return per trial, mean ± standard error over the hold-out goals, all four backbones (the same data, "
-        "batch and optimizer, and the same wall-clock budget of about 10 minutes on one CPU core each, hence "
-        "different numbers of steps; `evaluation.json` holds every goal × trial return):",
+        "batch and optimizer; the steps were set to give each backbone about 10 minutes on one CPU core, see the "
+        "measured wall times below; `evaluation.json` holds every goal × trial return):",
         "",
         *summary_rows(report["results"], expert),
         "",
+        *_sampled_rows(sampled_results(report), expert),
         *_training_rows(facts),
         "",
         *_reproduce(run, facts),
@@ -109,6 +125,23 @@ def _data_goals(fact: dict) -> str:
     return (f"**{recorded} of the {total} training goals** (the first {recorded} in `train_tasks()` order: the CPU "
             "budget of the session that trained this model ended the data generation there, at about 1 minute of PPO "
             "per goal on one core)")
+
+
+def sampled_results(report: dict) -> dict | None:
+    """The results of ``evaluate.py --sample`` (same goals and trials), if that was run."""
+    path = Path("runs/darkroom/evaluation-sampled/evaluation.json")
+    if not path.is_file():
+        return None
+    sampled = json.loads(path.read_text())
+    return sampled["results"] if sampled["goals"] == report["goals"] and sampled["trials"] == report["trials"] else None
+
+
+def _sampled_rows(sampled: dict | None, expert: float) -> list[str]:
+    if not sampled:
+        return []
+    return ["With sampled actions instead (`evaluate.py --sample`, seed 0; `lram_agents.load(name, deterministic=False, "
+            "seed=0)`), a check that greedy decoding is not what hides in-context learning:", "",
+            *summary_rows(sampled, expert), ""]
 
 
 def _training_rows(facts: dict[str, dict]) -> list[str]:
