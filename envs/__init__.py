@@ -10,10 +10,15 @@ Importing this package registers every environment under the ``lram_agents/`` na
     env.unwrapped.task, env.unwrapped.task_family.holdout_tasks()
 
 The environment classes are imported lazily (on ``gym.make``), so importing the package does not
-import MuJoCo. :func:`task_family` gives an id's task family with default parameters.
+import MuJoCo. :func:`task_family` gives an id's task family with default parameters; :func:`task_vector_env` a
+vector env with one copy per task (in-context evaluation on hold-out tasks).
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 
@@ -70,6 +75,18 @@ def task_family(env_id: str) -> TaskFamily:
     return _ENVIRONMENTS[env_id][2]()
 
 
+def task_vector_env(env_id: str, tasks: Sequence[object], **env_kwargs: Any) -> gym.vector.SyncVectorEnv:
+    """One copy of ``env_id`` per task, each pinned to its task: the in-context evaluation of meta-RL.
+
+    Row ``i`` plays task ``tasks[i]`` in every episode (Gymnasium's default next-step autoreset), so
+    ``lram_agents.evaluate(agent, env, n_episodes=len(tasks) * trials, keep_memory=True)`` plays
+    ``trials`` consecutive episodes per task and ``result.trial_returns()`` is the (task, trial) table.
+    """
+    if len(tasks) == 0:
+        raise ValueError("task_vector_env needs at least one task")
+    return gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id, task=task, **env_kwargs) for task in tasks])
+
+
 register_environments()
 
 # ViZDoom-Two-Colors lives in its own subpackage (its simulator is an optional extra, imported lazily).
@@ -92,4 +109,5 @@ __all__ = [
     "TaskSlot",
     "register_environments",
     "task_family",
+    "task_vector_env",
 ]

@@ -4,11 +4,15 @@ Algorithm Distillation (Laskin et al. 2022) trains a sequence model on the *lear
 source RL algorithm: every transition it experienced on one task, from the first (random) step to
 the last (good) one, in order. This module records those histories with Stable-Baselines3.
 
-Two entry points:
+Entry points:
 
 * :func:`run_source_rl` streams: it calls ``on_transition(t)`` for every environment step, in the
   order the steps happened, while SB3 trains (write them to disk as they come, or downsample).
+  It is :func:`make_source_algorithm` (a fresh SB3 agent on one task) followed by
+  :func:`learn_recording` (train any SB3 agent built on a ``DummyVecEnv``, streaming its steps).
 * :func:`record_learning_history` collects the whole run into a :class:`LearningHistory` of arrays.
+* :func:`lram_agents.data.learning_history.record_learning_history` writes the run to trajectory
+  files (every k-th episode) through :func:`learn_recording`: the one recording path of the library.
 
 Defaults follow the papers: PPO for the grid worlds (Dark-Room, Dark Key-Door), SAC for the MuJoCo
 tasks (the Mamba-AD paper uses PPO for Pusher and DroQ for Ant; pass ``algorithm=`` to change),
@@ -32,7 +36,7 @@ import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 from lram_agents.envs import MUJOCO_ENV_IDS
 
@@ -122,6 +126,77 @@ def default_algorithm(env_id: str) -> str:
     return "SAC" if env_id in MUJOCO_ENV_IDS else "PPO"
 
 
+def make_source_algorithm(
+    env_id: str,
+    task: object,
+    *,
+    algorithm: str | None = None,
+    seed: int = 0,
+    n_envs: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+    algorithm_kwargs: dict[str, Any] | None = None,
+) -> BaseAlgorithm:
+    """A fresh SB3 agent on ``n_envs`` copies of ``env_id`` pinned to ``task`` (not trained yet).
+
+    The copies are Monitor-wrapped environments in a ``DummyVecEnv``, as SB3 builds them itself.
+    Arguments as in :func:`run_source_rl`.
+    """
+    if task is None:
+        raise ValueError("task must be given: a learning history belongs to one task, got None")
+    name = algorithm or default_algorithm(env_id)
+    if name not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+    if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    make_kwargs = {**(env_kwargs or {}), "task": task}
+    vec_env = DummyVecEnv([lambda: Monitor(gym.make(env_id, **make_kwargs)) for _ in range(n_envs)])
+    return ALGORITHMS[name]("MlpPolicy", vec_env, seed=seed, verbose=0, **(algorithm_kwargs or {}))
+
+
+def learn_recording(
+    model: BaseAlgorithm,
+    on_transition: Callable[[Transition], Any],
+    total_timesteps: int,
+    *,
+    progress_bar: bool = False,
+) -> BaseAlgorithm:
+    """Run ``model.learn(total_timesteps)`` and call ``on_transition`` for every environment step, in order.
+
+    Works with any SB3 algorithm whose environment is a ``DummyVecEnv`` (possibly inside
+    ``VecEnvWrapper`` s such as ``VecNormalize``): each copy is wrapped in a :class:`TransitionRecorder`
+    for the run and unwrapped afterwards, so the transitions hold the raw observations and the
+    actions the environments received. ``learn`` starts with a reset (``reset_num_timesteps=True``).
+
+    Returns:
+        ``model``, trained.
+    """
+    if not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
+        raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
+    vec_env = base_vec_env(model)
+    originals = list(vec_env.envs)
+    counter = itertools.count()  # one numbering over all copies: the order the steps happened
+    vec_env.envs = [TransitionRecorder(env, on_transition, i, counter) for i, env in enumerate(originals)]
+    try:
+        model.learn(total_timesteps=int(total_timesteps), progress_bar=progress_bar)
+    finally:
+        vec_env.envs = originals
+    return model
+
+
+def base_vec_env(model: BaseAlgorithm) -> DummyVecEnv:
+    """The ``DummyVecEnv`` holding ``model``'s environment copies (under any ``VecEnvWrapper``)."""
+    vec_env = model.get_env()
+    if vec_env is None:
+        raise ValueError("the algorithm has no environment: create it with env=... or call set_env first")
+    while isinstance(vec_env, VecEnvWrapper):
+        vec_env = vec_env.venv
+    if not isinstance(vec_env, DummyVecEnv):
+        raise TypeError(
+            f"recording needs the environment copies in this process (a DummyVecEnv), got {type(vec_env).__name__}"
+        )
+    return vec_env
+
+
 def run_source_rl(
     env_id: str,
     task: object,
@@ -150,29 +225,16 @@ def run_source_rl(
     Returns:
         The trained SB3 model (its environment is left open: ``model.get_env()``).
     """
-    if task is None:
-        raise ValueError("task must be given: a learning history belongs to one task, got None")
-    name = algorithm or default_algorithm(env_id)
-    if name not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
-    if not isinstance(total_timesteps, (int, np.integer)) or total_timesteps < 1:
-        raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
-    if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
-    counter = itertools.count()
-    make_kwargs = {**(env_kwargs or {}), "task": task}
-
-    def make_env(env_index: int) -> Callable[[], gym.Env]:
-        def thunk() -> gym.Env:
-            env = Monitor(gym.make(env_id, **make_kwargs))  # Monitor: SB3's episode statistics
-            return TransitionRecorder(env, on_transition, env_index, counter)
-
-        return thunk
-
-    vec_env = DummyVecEnv([make_env(i) for i in range(n_envs)])
-    model = ALGORITHMS[name]("MlpPolicy", vec_env, seed=seed, verbose=0, **(algorithm_kwargs or {}))
-    model.learn(total_timesteps=int(total_timesteps))
-    return model
+    model = make_source_algorithm(
+        env_id,
+        task,
+        algorithm=algorithm,
+        seed=seed,
+        n_envs=n_envs,
+        env_kwargs=env_kwargs,
+        algorithm_kwargs=algorithm_kwargs,
+    )
+    return learn_recording(model, on_transition, total_timesteps)
 
 
 @dataclass

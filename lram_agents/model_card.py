@@ -68,6 +68,8 @@ def _space(data: dict | None) -> str:
         return "not recorded"
     if data["type"] == "Discrete":
         return f"Discrete({data['n']})"
+    if data["type"] == "MultiDiscrete":
+        return f"MultiDiscrete({data['nvec']})"
     return f"Box(shape={tuple(data['shape'])}, dtype={data['dtype']})"
 
 

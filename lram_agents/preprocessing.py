@@ -91,24 +91,46 @@ def previous(values: torch.Tensor, fill: float | int) -> torch.Tensor:
     return torch.cat([first, values[:, :-1]], dim=1)
 
 
+def state_size(space: gym.Space) -> int:
+    """Length of the state vector a (non-image) observation space becomes: its flattened size, or for a
+    1-D MultiDiscrete space the total length of its one-hot codes (``sum(nvec)``)."""
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.sum())
+    return int(np.prod(space.shape))
+
+
+def one_hot_multi_discrete(obs: torch.Tensor, space: gym.spaces.MultiDiscrete) -> torch.Tensor:
+    """(N, k) integer observations of a 1-D MultiDiscrete space -> (N, sum(nvec)) float32, one one-hot
+    code per component, concatenated (as Stable-Baselines3 feeds MultiDiscrete observations)."""
+    values = obs.long() - torch.as_tensor(space.start, dtype=torch.long)
+    nvec = torch.as_tensor(space.nvec, dtype=torch.long)
+    if ((values < 0) | (values >= nvec)).any():
+        row = int(((values < 0) | (values >= nvec)).any(dim=1).nonzero()[0, 0])
+        raise ValueError(f"observation {obs[row].tolist()} lies outside the observation space {space}")
+    codes = [F.one_hot(values[:, i], int(n)) for i, n in enumerate(space.nvec)]
+    return torch.cat(codes, dim=1).to(torch.float32)
+
+
 class ObservationAdapter:
     """Turns a batch of env observations into the model's state input, validating them.
 
-    Vector spaces (1-D Box) -> float32 (N, S); image spaces (uint8 Box, HWC or CHW) -> uint8
-    (N, C, H, W) with the model's ``image_shape``.
+    Vector spaces (1-D Box) -> float32 (N, S); 1-D MultiDiscrete spaces (e.g. a grid cell) -> the
+    concatenated one-hot codes of their components, float32 (N, sum(nvec)); image spaces (uint8 Box,
+    HWC or CHW) -> uint8 (N, C, H, W) with the model's ``image_shape``.
     """
 
     def __init__(self, space: gym.Space, image_shape: tuple[int, int, int] | None = None, max_state_dim: int = 204,
                  preprocessing: Preprocessing | None = None):
-        if not isinstance(space, gym.spaces.Box):
-            raise TypeError(f"unsupported observation space {space}: use a Box (vector or uint8 image)")
+        multi_discrete = isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1
+        if not (isinstance(space, gym.spaces.Box) or multi_discrete):
+            raise TypeError(f"unsupported observation space {space}: use a Box (vector or uint8 image) or a 1-D MultiDiscrete")
         self.space = space
         self.is_image = space.dtype == np.uint8 and len(space.shape) == 3
         self.image_shape = image_shape
         if self.is_image and image_shape is None:
             raise ValueError(f"image observations {space.shape} need a model with an image encoder (config.image_shape)")
         if not self.is_image:
-            size = int(np.prod(space.shape))
+            size = state_size(space)
             if size > max_state_dim:
                 raise ValueError(f"observations of {size} dims exceed the model's max_state_dim={max_state_dim}")
         pre = preprocessing or Preprocessing()
@@ -127,6 +149,10 @@ class ObservationAdapter:
             if obs.dtype != torch.uint8:
                 raise TypeError(f"image observations must be uint8, got {obs.dtype}")
             return to_model_image(obs, self.image_shape)
+        if isinstance(self.space, gym.spaces.MultiDiscrete):
+            if obs.dtype.is_floating_point and not torch.equal(obs, obs.round()):
+                raise ValueError(f"MultiDiscrete observations must be integers, got {obs[obs != obs.round()][0].item()}")
+            return self._normalise(one_hot_multi_discrete(obs, self.space))
         obs = obs.reshape(obs.shape[0], -1)
         if obs.dtype.is_complex:
             raise TypeError(f"vector observations must be real numbers, got {obs.dtype}")
@@ -134,9 +160,10 @@ class ObservationAdapter:
         if not torch.isfinite(obs).all():
             bad = obs[~torch.isfinite(obs)][0].item()
             raise ValueError(f"observation contains a non-finite value ({bad})")
-        if self.mean is not None:
-            obs = (obs - self.mean) / self.std
-        return obs
+        return self._normalise(obs)
+
+    def _normalise(self, states: torch.Tensor) -> torch.Tensor:
+        return states if self.mean is None else (states - self.mean) / self.std
 
 
 def to_model_image(images: torch.Tensor, image_shape: tuple[int, int, int]) -> torch.Tensor:

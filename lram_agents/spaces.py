@@ -1,4 +1,4 @@
-"""A JSON form of the Gymnasium spaces an agent acts in (Box and Discrete), saved in ``preprocessing.json``.
+"""A JSON form of the Gymnasium spaces an agent acts in (Box, Discrete, 1-D MultiDiscrete), saved in ``preprocessing.json``.
 
 Saving the spaces with a model lets ``lram_agents.load("xlstm-tmaze").act(obs)`` work without an env
 at hand. Uniform bounds are stored as one number; infinite bounds as the strings ``"inf"`` / ``"-inf"``
@@ -27,7 +27,9 @@ def space_to_json(space: gym.Space) -> dict[str, Any]:
             "low": _bounds_to_json(space.low),
             "high": _bounds_to_json(space.high),
         }
-    raise TypeError(f"cannot save space {space}: only Box and Discrete spaces are supported")
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1:
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist(), "dtype": np.dtype(space.dtype).name}
+    raise TypeError(f"cannot save space {space}: only Box, Discrete and 1-D MultiDiscrete spaces are supported")
 
 
 def space_from_json(data: Any, field: str = "space") -> gym.Space:
@@ -42,9 +44,11 @@ def space_from_json(data: Any, field: str = "space") -> gym.Space:
             low = np.broadcast_to(np.asarray(data["low"], dtype=np.float64), shape).astype(dtype)
             high = np.broadcast_to(np.asarray(data["high"], dtype=np.float64), shape).astype(dtype)
             return gym.spaces.Box(low, high, shape=shape, dtype=dtype)
+        if kind == "MultiDiscrete":
+            return gym.spaces.MultiDiscrete(data["nvec"], dtype=np.dtype(data["dtype"]), start=data["start"])
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"config field {field!r} = {data!r}: not a valid {kind} space ({err})") from None
-    raise ConfigError(f"config field {field!r} = {data!r}: expected a JSON object with type 'Box' or 'Discrete'")
+    raise ConfigError(f"config field {field!r} = {data!r}: expected a JSON object with type 'Box', 'Discrete' or 'MultiDiscrete'")
 
 
 def _bounds_to_json(values: np.ndarray) -> float | str | list:

@@ -158,3 +158,19 @@ def test_unknown_reset_option_raises_naming_it(env_id):
 def test_bad_constructor_arguments_raise_naming_them(env_id, kwargs, name):
     with pytest.raises(ValueError, match=re.escape(name)):
         gym.make(env_id, **kwargs)
+
+
+def test_task_vector_env_pins_one_task_per_row_across_resets():
+    from lram_agents.envs import task_vector_env
+
+    goals = [(1, 2), (3, 4), (0, 0)]
+    env = task_vector_env("lram_agents/DarkRoom-v0", goals, episode_length=2)
+    env.reset(seed=0)
+    rewards = np.zeros(3)
+    for _ in range(6):  # two episodes of 2 steps, each followed by a reset step (next-step autoreset)
+        _, reward, *_ = env.step(np.full(3, 4))  # stay at (0, 0)
+        rewards += reward
+    assert env.call("get_wrapper_attr", "task") == tuple(goals)
+    assert rewards.tolist() == [0.0, 0.0, 4.0]  # only the (0, 0) goal pays: 2 steps x 2 episodes
+    with pytest.raises(ValueError, match="at least one task"):
+        task_vector_env("lram_agents/DarkRoom-v0", [])

@@ -89,3 +89,57 @@ def test_defaults_and_bad_arguments():
         run_source_rl("lram_agents/DarkRoom-v0", (1, 1), print, total_timesteps=0)
     with pytest.raises(ValueError, match=r"\(12, 1\)"):
         run_source_rl("lram_agents/DarkRoom-v0", (12, 1), print, total_timesteps=10)
+
+
+def test_written_history_is_the_streamed_one_downsampled(tmp_path):
+    """The trajectory files of data.learning_history hold every k-th episode of the same run, step for step."""
+    from lram_agents.data import TrajectoryDataset
+    from lram_agents.data.learning_history import record_learning_history as write_learning_history
+    from lram_agents.envs.source_rl import make_source_algorithm
+
+    goal, kwargs = (3, 2), {"seed": 0, "algorithm_kwargs": PPO_TINY}
+    streamed = record_learning_history("lram_agents/DarkRoom-v0", goal, total_timesteps=600, **kwargs)
+    model = make_source_algorithm("lram_agents/DarkRoom-v0", goal, **kwargs)
+    summary = write_learning_history(model, 600, tmp_path, keep_every=2, history_id=5, task=str(goal), domain="darkroom")
+    assert summary.steps == len(streamed) == 640 and summary.episodes == 6
+    assert np.allclose(summary.returns, streamed.episode_returns())
+    dataset = TrajectoryDataset(tmp_path)
+    assert isinstance(dataset.observation_space, gym.spaces.MultiDiscrete) and dataset.env_id == "lram_agents/DarkRoom-v0"
+    (history,) = dataset.histories()
+    assert dataset.table.episode_index[history].tolist() == [0, 2, 4] and set(dataset.table.history_id) == {5}
+    for row in history:
+        episode, rows = dataset.episode(int(row)), streamed.episode == dataset.table.episode_index[row]
+        assert np.array_equal(episode.observations[:-1], streamed.observations[rows])
+        assert np.array_equal(episode.observations[-1], streamed.next_observations[rows][-1])
+        assert np.array_equal(episode.actions, streamed.actions[rows])
+        assert np.array_equal(episode.rewards, streamed.rewards[rows])
+
+
+def test_learn_recording_records_raw_observations_under_vec_normalize_and_unwraps():
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from lram_agents.envs.source_rl import learn_recording
+
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    seen = []
+    learn_recording(model, seen.append, 128)
+    assert len(seen) == 128 and [t.env_index for t in seen[:4]] == [0, 1, 0, 1]
+    starts = [t.obs for t in seen if t.index < 2]
+    assert all(np.abs(obs).max() <= 0.05 for obs in starts)  # CartPole's raw reset state, not normalised
+    assert not any(isinstance(env, TransitionRecorder) for env in venv.venv.envs)  # unwrapped afterwards
+
+
+def test_learn_recording_needs_the_envs_in_process():
+    from stable_baselines3 import PPO
+
+    from lram_agents.envs.source_rl import learn_recording
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, device="cpu")
+    with pytest.raises(ValueError, match="total_timesteps"):
+        learn_recording(model, print, 0)
+    model.env = object()  # e.g. a SubprocVecEnv's copies live in other processes: nothing to wrap here
+    with pytest.raises(TypeError, match="DummyVecEnv"):
+        learn_recording(model, print, 64)

@@ -59,3 +59,31 @@ def test_continuous_actions_are_rescaled_both_ways():
     assert torch.allclose(adapter.to_model(env_actions), torch.tensor([[-1.0, 0.5]]))
     discrete = ActionAdapter(gym.spaces.Discrete(4))
     assert discrete.to_env(torch.tensor([3])).tolist() == [3]
+
+
+def test_multi_discrete_observations_become_one_hot_codes():
+    from lram_agents.preprocessing import state_size
+
+    space = gym.spaces.MultiDiscrete([3, 4], start=[0, 1])
+    adapter = ObservationAdapter(space, max_state_dim=7)
+    states = adapter(np.array([[0, 1], [2, 4]]))
+    assert state_size(space) == 7 and states.dtype == torch.float32
+    assert states.tolist() == [[1, 0, 0, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 1]]
+    with pytest.raises(ValueError, match=r"\[3, 1\]"):
+        adapter(np.array([[3, 1]]))
+    with pytest.raises(ValueError, match="integers"):
+        adapter(np.array([[0.5, 1.0]]))
+    with pytest.raises(ValueError, match="max_state_dim=6"):
+        ObservationAdapter(space, max_state_dim=6)
+
+
+def test_multi_discrete_spaces_round_trip_through_json(tmp_path):
+    from lram_agents.data.format import space_from_json as from_file_json, space_to_json as to_file_json
+    from lram_agents.spaces import space_from_json, space_to_json
+
+    space = gym.spaces.MultiDiscrete([10, 10])
+    assert space_from_json(space_to_json(space)) == space == from_file_json(to_file_json(space))
+    Preprocessing(observation_space=space_to_json(space)).save(tmp_path)
+    assert space_from_json(Preprocessing.load(tmp_path).observation_space) == space
+    with pytest.raises(ConfigError, match="observation_space"):
+        Preprocessing(observation_space={"type": "MultiDiscrete", "nvec": [10, 10]})

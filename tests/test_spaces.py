@@ -28,5 +28,5 @@ def test_bad_saved_spaces_are_named():
         Preprocessing(action_space={"type": "Tuple"})
     with pytest.raises(ConfigError, match="'observation_space'.*not a valid Box"):
         Preprocessing(observation_space={"type": "Box", "shape": [2], "dtype": "float32", "low": [0, 0, 0], "high": 1})
-    with pytest.raises(TypeError, match="only Box and Discrete"):
+    with pytest.raises(TypeError, match="only Box, Discrete and 1-D MultiDiscrete"):
         space_to_json(gym.spaces.MultiBinary(3))

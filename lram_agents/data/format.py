@@ -10,7 +10,7 @@ File layout (``T`` = steps of an episode, ``N`` = steps in the file, ``E`` = epi
     /                                  attributes:
         format          "lram_agents.trajectories"
         format_version  1
-        observation_space   JSON of the Gymnasium space (Box), see space_to_json
+        observation_space   JSON of the Gymnasium space (Box or 1-D MultiDiscrete), see space_to_json
         action_space        JSON of the Gymnasium space (Discrete or 1-D Box)
         domain          e.g. "atari", "dmcontrol" (selects the reward scale); "" if unknown
         env_id          the Gymnasium id the data came from; "" if unknown
@@ -18,6 +18,7 @@ File layout (``T`` = steps of an episode, ``N`` = steps in the file, ``E`` = epi
     /steps/observations   (N, *obs_shape)  s_t, the observation an action was chosen from;
                           images are raw uint8 (H, W, C) or (C, H, W), chunked per 16 frames and
                           compressed losslessly (gzip by default), vectors float32 uncompressed
+                          (MultiDiscrete observations: integers of the space's dtype)
     /steps/actions        (N, *act_shape)  a_t in env units (int64 for Discrete, float32 for Box)
     /steps/rewards        (N,) float32     r_t, received after a_t
     /steps/terminations   (N,) bool        the episode ended in a terminal state after a_t
@@ -48,6 +49,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 
+from lram_agents import spaces
 from lram_agents.serialization import atomic_path
 
 FORMAT_NAME = "lram_agents.trajectories"
@@ -117,7 +119,9 @@ def space_to_json(space: gym.Space) -> dict[str, Any]:
     if isinstance(space, gym.spaces.Box):
         return {"type": "Box", "shape": list(space.shape), "dtype": np.dtype(space.dtype).name,
                 "low": _bound_to_json(space.low), "high": _bound_to_json(space.high)}
-    raise DatasetError(f"cannot store space {space}: trajectories support Box observations and Discrete or Box actions "
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1:
+        return spaces.space_to_json(space)  # the form preprocessing.json stores too
+    raise DatasetError(f"cannot store space {space}: trajectories support Box or 1-D MultiDiscrete observations and Discrete or Box actions "
                        "(flatten Dict/Tuple spaces first, e.g. with gymnasium.wrappers.FlattenObservation)")
 
 
@@ -130,6 +134,8 @@ def space_from_json(data: dict[str, Any]) -> gym.Space:
         shape = tuple(data["shape"])
         low, high = (_bound_from_json(data[k], shape, dtype) for k in ("low", "high"))
         return gym.spaces.Box(low, high, shape=shape, dtype=dtype)
+    if kind == "MultiDiscrete":
+        return spaces.space_from_json(data, "observation_space")
     raise DatasetError(f"unknown space type {kind!r} in a trajectory file")
 
 

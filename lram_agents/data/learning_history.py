@@ -1,10 +1,13 @@
-"""Recording the learning history of a Stable-Baselines3 algorithm (Algorithm Distillation's data).
+"""Writing the learning history of a Stable-Baselines3 algorithm to trajectory files (Algorithm Distillation's data).
 
 Algorithm Distillation trains on the sequence of episodes a source RL algorithm produced while it
-learned, downsampled to every k-th episode. :func:`record_learning_history` wraps the algorithm's
-``VecEnv`` in :class:`VecRecordEpisodes`, runs ``learn`` and stores the kept episodes with one
-``history_id`` and their ``episode_index`` (the number of episodes finished before, over all
-sub-environments, in the order they finished).
+learned, downsampled to every k-th episode. The run and its transitions come from
+:func:`lram_agents.envs.source_rl.learn_recording` (the library's one way to record a source
+algorithm); this module turns that stream into episodes and writes them in our HDF5 format:
+
+* :class:`HistoryWriter` is the transition sink: it groups each environment copy's steps into
+  episodes, numbers them by the order they finished (over all copies) and keeps every k-th.
+* :func:`record_learning_history` trains an SB3 algorithm with a :class:`HistoryWriter` attached.
 """
 
 from __future__ import annotations
@@ -12,55 +15,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
-
 from lram_agents.data.recorder import RecordingSummary, TrajectoryWriter, _EpisodeBuffer
+from lram_agents.envs.source_rl import Transition, base_vec_env, learn_recording
 
 
-class VecRecordEpisodes(VecEnvWrapper):
-    """Records the finished episodes of every sub-environment of an SB3 ``VecEnv``.
+class HistoryWriter:
+    """Writes the episodes of a streamed learning history into ``writer``, keeping every k-th.
 
-    What is recorded is what the algorithm sees (wrap inside ``VecNormalize`` to record raw
-    observations) and the actions it sends. ``keep_every`` and ``history_id`` as in
-    :class:`lram_agents.data.recorder.RecordEpisodes`.
+    Call it with every :class:`~lram_agents.envs.source_rl.Transition` of a run, in order. A finished
+    episode gets ``episode_index`` = the number of episodes finished before it (over all environment
+    copies) and is kept if that index is a multiple of ``keep_every``; unfinished episodes are dropped.
+
+    Args:
+        writer: where kept episodes go.
+        task: stored with every episode (e.g. the goal's name).
+        history_id: identifies this learning history in the dataset (use one per task and seed).
+        keep_every: k, AD's downsampling (1 keeps all).
     """
 
-    def __init__(self, venv: VecEnv, writer: TrajectoryWriter, task: str = "", history_id: int = 0, keep_every: int = 1):
-        super().__init__(venv)
+    def __init__(self, writer: TrajectoryWriter, task: str = "", history_id: int = 0, keep_every: int = 1):
         if keep_every < 1:
             raise ValueError(f"keep_every must be >= 1, got {keep_every}")
         self.writer, self.task, self.history_id, self.keep_every = writer, task, history_id, keep_every
-        self.episodes_finished, self.returns = 0, []
-        self.buffers: list[_EpisodeBuffer | None] = [None] * venv.num_envs
-        self._actions = None
+        self.episodes_finished, self.steps = 0, 0
+        self.returns: list[float] = []  # of every finished episode, kept or not
+        self._buffers: dict[int, _EpisodeBuffer] = {}
 
-    def reset(self):
-        obs = self.venv.reset()
-        self.buffers = [_EpisodeBuffer(o) for o in obs]
-        return obs
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.array(actions)
-        self.venv.step_async(actions)
-
-    def step_wait(self):
-        obs, rewards, dones, infos = self.venv.step_wait()
-        for i, buffer in enumerate(self.buffers):
-            if buffer is None:
-                continue
-            if dones[i]:  # SB3 resets the sub-env itself: obs[i] already starts the next episode
-                truncated = bool(infos[i].get("TimeLimit.truncated", False))
-                buffer.add(self._actions[i], rewards[i], not truncated, truncated, infos[i]["terminal_observation"])
-                self._finish(buffer)
-                self.buffers[i] = _EpisodeBuffer(obs[i])
-            else:
-                buffer.add(self._actions[i], rewards[i], False, False, obs[i])
-        return obs, rewards, dones, infos
+    def __call__(self, transition: Transition) -> None:
+        buffer = self._buffers.get(transition.env_index)
+        if buffer is None:
+            buffer = self._buffers[transition.env_index] = _EpisodeBuffer(transition.obs)
+        buffer.add(transition.action, transition.reward, transition.terminated, transition.truncated, transition.next_obs)
+        self.steps += 1
+        if transition.terminated or transition.truncated:
+            self._finish(self._buffers.pop(transition.env_index))
 
     def _finish(self, buffer: _EpisodeBuffer) -> None:
         index = self.episodes_finished
-        self.returns.append(float(np.sum(buffer.rewards)))
+        self.returns.append(float(sum(buffer.rewards)))
         if index % self.keep_every == 0:
             self.writer.add(buffer.to_episode(self.task, self.history_id, index))
         self.episodes_finished = index + 1
@@ -71,6 +63,8 @@ def record_learning_history(algorithm: Any, total_timesteps: int, directory: str
     """Train ``algorithm`` (an SB3 model with its env set) for ``total_timesteps`` and record its history.
 
     Args:
+        algorithm: any SB3 algorithm whose env is a ``DummyVecEnv`` (SB3's default), possibly wrapped
+            (e.g. in ``VecNormalize``); the raw observations of the environments are recorded.
         keep_every: k, keep every k-th finished episode (AD's downsampling; 1 keeps all).
         history_id: identifies this learning history in the dataset (use one per task and seed).
         writer_kwargs: passed to :class:`TrajectoryWriter` (e.g. ``episodes_per_file``).
@@ -78,17 +72,11 @@ def record_learning_history(algorithm: Any, total_timesteps: int, directory: str
     The algorithm's ``learn`` runs with ``reset_num_timesteps=True``; episodes unfinished at the end
     are dropped. Files written before an exception stay on disk.
     """
-    venv = algorithm.get_env()
-    if venv is None:
-        raise ValueError("the algorithm has no environment: create it with env=... or call set_env first")
-    env_id = venv.envs[0].spec.id if hasattr(venv, "envs") and venv.envs[0].spec else ""
-    with TrajectoryWriter(directory, venv.observation_space, venv.action_space, domain=domain, env_id=env_id,
-                          metadata={"algorithm": type(algorithm).__name__, "keep_every": keep_every}, **writer_kwargs) as writer:
-        recorder = VecRecordEpisodes(venv, writer, task=task, history_id=history_id, keep_every=keep_every)
-        algorithm.set_env(recorder)
-        try:
-            algorithm.learn(total_timesteps=total_timesteps, progress_bar=progress_bar)
-        finally:
-            algorithm.set_env(venv)
-    return RecordingSummary(episodes=recorder.episodes_finished, steps=int(algorithm.num_timesteps), returns=recorder.returns,
-                            files=list(writer.files))
+    vec_env = base_vec_env(algorithm)
+    spec = vec_env.envs[0].spec
+    metadata = {"algorithm": type(algorithm).__name__, "keep_every": keep_every, "total_timesteps": int(total_timesteps)}
+    with TrajectoryWriter(directory, vec_env.observation_space, vec_env.action_space, domain=domain, env_id=spec.id if spec else "",
+                          metadata=metadata, **writer_kwargs) as writer:
+        history = HistoryWriter(writer, task=task, history_id=history_id, keep_every=keep_every)
+        learn_recording(algorithm, history, total_timesteps, progress_bar=progress_bar)
+    return RecordingSummary(episodes=history.episodes_finished, steps=history.steps, returns=history.returns, files=list(writer.files))

@@ -1,13 +1,13 @@
-"""Recording trajectories: a writer, a Gymnasium wrapper, a VecEnv wrapper and two entry points.
+"""Recording trajectories: a writer, a Gymnasium wrapper and an entry point.
 
 * :class:`TrajectoryWriter` buffers finished episodes and writes them to ``*.h5`` files atomically
   (``episodes_per_file`` at a time; 1 is LRAM's layout). Files already written are never touched
   again, so an exception or a kill loses at most the episodes not yet flushed.
-* :class:`RecordEpisodes` (``gym.Wrapper``) records every finished episode of an env;
-  :class:`VecRecordEpisodes` does the same for a Stable-Baselines3 ``VecEnv``.
+* :class:`RecordEpisodes` (``gym.Wrapper``) records every finished episode of an env.
 * :func:`record` runs any policy (see :mod:`lram_agents.data.policies`) for N episodes or N steps.
-* :func:`record_learning_history` records the episodes an SB3 algorithm sees while it learns, keeping
-  every k-th (Algorithm Distillation's downsampled learning histories).
+
+The learning histories of an SB3 algorithm (Algorithm Distillation) are recorded by
+:func:`lram_agents.data.learning_history.record_learning_history`.
 """
 
 from __future__ import annotations

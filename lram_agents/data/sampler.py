@@ -49,7 +49,8 @@ from lram_agents.config import LRAMConfig
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.format import DatasetError
 from lram_agents.model import Timesteps
-from lram_agents.preprocessing import ActionAdapter, ObservationAdapter, Preprocessing, previous, returns_to_go, to_model_image
+from lram_agents.preprocessing import (ActionAdapter, ObservationAdapter, Preprocessing, previous, returns_to_go, state_size,
+                                      to_model_image)
 
 WindowKind = Literal["subtrajectory", "from_start", "across_episodes"]
 WINDOW_KINDS = ("subtrajectory", "from_start", "across_episodes")
@@ -314,7 +315,7 @@ def check_compatible(dataset: TrajectoryDataset, config: LRAMConfig) -> None:
             raise DatasetError(f"{where} has images of shape {space.shape}; the model expects {config.image_shape} (CHW) or {(h, w, c)} "
                                "(HWC): record with TrajectoryWriter(image_shape=...) to convert the frames once")
     else:
-        size = int(np.prod(space.shape))
+        size = state_size(space)
         if size > config.max_state_dim:
             raise DatasetError(f"{where} has {size}-dim observations, more than the model's max_state_dim={config.max_state_dim}")
     try:
