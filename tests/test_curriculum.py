@@ -16,12 +16,7 @@ K = 4  # timesteps per segment
 LENGTHS = [3, 4, 6, 8, 11, 12, 2, 7]  # 1, 1, 2, 2, 3, 3, 1, 2 segments of K
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import lram_agents
 from lram_agents.registry import Zoo
@@ -33,12 +32,7 @@ def _import_scripts():
 common, make_data, train, evaluate, ship = _import_scripts()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
 
 @pytest.mark.parametrize("config", sorted(EXAMPLES.glob("configs/*.json")), ids=lambda p: p.stem)

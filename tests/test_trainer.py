@@ -19,12 +19,7 @@ from lram_agents.training.trainer import _Objective, build_optimizer
 from trajectory_helpers import CONTINUOUS, VECTOR_SPACE, tiny_config, write_dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the shared CI machine: one thread is steadier than two
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
 
 @pytest.fixture

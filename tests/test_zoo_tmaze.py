@@ -6,7 +6,6 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import lram_agents
 from lram_agents.pretrained import default_zoo
@@ -18,12 +17,7 @@ SEGMENTS = (1, 2, 3, 5, 9, 12)
 ROW = re.compile(r"^\| success rate @ (\d+) segments \(L = (\d+)\), (\d+) seeds \| ([0-9.]+) \|$", re.MULTILINE)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
 
 def card_rates(name: str) -> dict[int, float]:
