@@ -203,11 +203,7 @@ def run_source_rl(
     on_transition: Callable[[Transition], Any],
     *,
     total_timesteps: int,
-    algorithm: str | None = None,
-    seed: int = 0,
-    n_envs: int = 1,
-    env_kwargs: dict[str, Any] | None = None,
-    algorithm_kwargs: dict[str, Any] | None = None,
+    **options: Any,
 ) -> BaseAlgorithm:
     """Train a fresh SB3 agent on one task and call ``on_transition`` for every step, in order.
 
@@ -216,24 +212,13 @@ def run_source_rl(
         task: the hidden task, pinned in every environment copy (validated by the environment).
         on_transition: called with each :class:`Transition` as it happens.
         total_timesteps: SB3's ``learn(total_timesteps=...)``.
-        algorithm: ``"PPO"`` or ``"SAC"``; ``None`` picks :func:`default_algorithm`.
-        seed: seeds the algorithm and the environments.
-        n_envs: environment copies stepped together (a ``DummyVecEnv``).
-        env_kwargs: extra ``gym.make`` arguments (e.g. ``{"size": 9}``).
-        algorithm_kwargs: extra arguments of the SB3 algorithm (e.g. ``{"learning_rate": 1e-4}``).
+        options: :func:`make_source_algorithm`'s keywords (``algorithm``, ``seed``, ``n_envs``,
+            ``env_kwargs``, ``algorithm_kwargs``).
 
     Returns:
         The trained SB3 model (its environment is left open: ``model.get_env()``).
     """
-    model = make_source_algorithm(
-        env_id,
-        task,
-        algorithm=algorithm,
-        seed=seed,
-        n_envs=n_envs,
-        env_kwargs=env_kwargs,
-        algorithm_kwargs=algorithm_kwargs,
-    )
+    model = make_source_algorithm(env_id, task, **options)
     return learn_recording(model, on_transition, total_timesteps)
 
 
