@@ -77,7 +77,8 @@ class Agent:
             or bind later with :meth:`bind` (``evaluate`` and ``SB3Policy`` bind to their env).
         keep_memory: keep the recurrent memory across episodes; default ``preprocessing.keep_memory``.
         target_return: the (unscaled) return to condition on; default ``preprocessing.target_return``.
-        deterministic: argmax actions (True) or sampled ones at ``temperature``.
+        deterministic: argmax actions (True) or sampled ones at ``temperature``; default
+            ``preprocessing.deterministic``.
         seed: seeds the sampling of actions.
         compile, precision: the fast step of :func:`lram_agents.inference.make_step` (``torch.compile``,
             bf16 weights); the default is the plain model call.
@@ -92,7 +93,7 @@ class Agent:
         *,
         keep_memory: bool | None = None,
         target_return: float | None = None,
-        deterministic: bool = True,
+        deterministic: bool | None = None,
         temperature: float = 1.0,
         seed: int | None = None,
         compile: bool = False,
@@ -105,7 +106,7 @@ class Agent:
         self.preprocessing = preprocessing or Preprocessing()
         self.keep_memory = self.preprocessing.keep_memory if keep_memory is None else bool(keep_memory)
         self.target_return = float(self.preprocessing.target_return if target_return is None else target_return)
-        self.deterministic = deterministic
+        self.deterministic = self.preprocessing.deterministic if deterministic is None else bool(deterministic)
         self.temperature = temperature
         self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
         self.observation_space: gym.Space | None = None
@@ -333,7 +334,8 @@ class Agent:
         spaces = {}
         if self.observation_space is not None:
             spaces = {"observation_space": space_to_json(self.observation_space), "action_space": space_to_json(self.action_space)}
-        return dataclasses.replace(self.preprocessing, keep_memory=self.keep_memory, target_return=self.target_return, **spaces)
+        return dataclasses.replace(self.preprocessing, keep_memory=self.keep_memory, target_return=self.target_return,
+                                   deterministic=self.deterministic, **spaces)
 
     def save_pretrained(self, directory: str | Path, *, name: str | None = None, results: Mapping[str, Any] | None = None) -> None:
         """Write config.json, model.safetensors, preprocessing.json and a model card (README.md).

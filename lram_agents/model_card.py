@@ -35,6 +35,7 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         f"| reward scale | {preprocessing.reward_scale} |",
         f"| target return | {preprocessing.target_return} |",
         f"| memory across episodes | {'kept (in-context)' if preprocessing.keep_memory else 'cleared'} |",
+        f"| actions | {'argmax' if preprocessing.deterministic else 'sampled (load with deterministic=True for argmax)'} |",
         f"| observation space | {_space(preprocessing.observation_space)} |",
         f"| action space | {_space(preprocessing.action_space)} |",
         "",

@@ -42,6 +42,8 @@ class Preprocessing:
         obs_mean, obs_std: optional normalisation of vector observations.
         keep_memory: whether an agent keeps its recurrent memory across episodes by default (True for
             in-context models trained on multi-episode contexts, e.g. Dark-Room).
+        deterministic: whether an agent takes argmax actions by default (False: it samples them, as
+            in-context learners must, whose exploration of a new task comes from sampling).
         observation_space, action_space: the env's spaces in the JSON form of :mod:`lram_agents.spaces`,
             so that a saved agent can act without being bound to an env first; ``None``: not recorded.
     """
@@ -51,6 +53,7 @@ class Preprocessing:
     obs_mean: list[float] | None = None
     obs_std: list[float] | None = None
     keep_memory: bool = False
+    deterministic: bool = True
     observation_space: dict | None = None
     action_space: dict | None = None
 

@@ -53,6 +53,15 @@ def test_save_pretrained_round_trips(tmp_path):
     assert "# dt-tiny" in card and "| mean return | 1.5 |" in card and "Discrete(4)" in card
 
 
+def test_a_saved_sampling_default_comes_back_and_can_be_overridden(tmp_path):
+    agent = Agent(LRAMModel(small_config("transformer")), Preprocessing(keep_memory=True), OBS, gym.spaces.Discrete(4),
+                  deterministic=False)
+    agent.save_pretrained(tmp_path)
+    assert lram_agents.load(tmp_path).deterministic is False  # in-context agents sample unless told otherwise
+    assert lram_agents.load(tmp_path, deterministic=True).deterministic is True
+    assert Agent(LRAMModel(small_config("transformer"))).deterministic is True  # the default without a saved one
+
+
 def test_a_local_zoo_entry_loads_by_name_and_checks_sha256(tmp_path):
     agent = _saved_agent(tmp_path / "dt-tiny")
     zoo = _zoo(tmp_path, local="dt-tiny")

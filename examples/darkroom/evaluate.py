@@ -9,6 +9,7 @@ goal's optimum. Writes ``evaluation.json`` (every goal x trial return) and ``ret
 
     nice -n 10 python examples/darkroom/evaluate.py                      # the four runs of examples/darkroom/
     nice -n 10 python examples/darkroom/evaluate.py --models xlstm-7-1=runs/darkroom/xlstm-7-1/model
+    nice -n 10 python examples/darkroom/evaluate.py --sample --seed 1  # sampled actions (seeded), one folder per seed
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TA
     return rows
 
 
-def plot(results: dict, expert_mean: float, path: Path) -> None:
+def plot(results: dict, expert_mean: float, path: Path, actions: str = "greedy actions") -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for name, result in results.items():
         mean, sem = per_trial(result["returns"])
@@ -110,7 +111,7 @@ def plot(results: dict, expert_mean: float, path: Path) -> None:
     ax.axhline(expert_mean, color="black", ls="--", lw=1.2, label=f"expert optimum ({expert_mean:.1f})")
     n_goals = len(next(iter(results.values()))["returns"])
     ax.set(xlabel="trial (episode on the same goal, memory kept)", ylabel="return",
-           title=f"Dark-Room in-context learning: {n_goals} hold-out goals (mean ± s.e.)")
+           title=f"Dark-Room in-context learning on {n_goals} hold-out goals\n{actions}, mean ± s.e.")
     ax.set_ylim(0, 1.1 * expert_mean)
     ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
@@ -126,11 +127,12 @@ def main() -> None:
                         help="name=model_dir pairs (default: the four runs of examples/darkroom/train_*.yaml)")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--goals", type=int, help="only the first N hold-out goals (a quick look)")
-    parser.add_argument("--output", type=Path, help="default: runs/darkroom/evaluation (-sampled with --sample)")
+    parser.add_argument("--output", type=Path,
+                        help="default: runs/darkroom/evaluation, or runs/darkroom/evaluation-sampled-seed<seed> with --sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", action="store_true", help="sample actions (seeded) instead of the greedy default")
     args = parser.parse_args()
-    args.output = args.output or Path("runs/darkroom/evaluation" + ("-sampled" if args.sample else ""))
+    args.output = args.output or Path("runs/darkroom/evaluation" + (f"-sampled-seed{args.seed}" if args.sample else ""))
     torch.set_num_threads(1)
     goals = list(task_family(ENV_ID).holdout_tasks()[: args.goals])
     expert = expert_returns(goals)
@@ -152,7 +154,8 @@ def main() -> None:
     report["results"] = {name: merged[name] for name in order if name in merged}
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output / "evaluation.json", json.dumps(report, indent=1) + "\n")
-    plot(report["results"], report["expert_mean"], args.output / "return_vs_trial.png")
+    actions = f"sampled actions (seed {args.seed})" if args.sample else "greedy actions"
+    plot(report["results"], report["expert_mean"], args.output / "return_vs_trial.png", actions)
     print("\n".join(summary_rows(report["results"], report["expert_mean"])))
     print(f"expert optimum (mean over the goals): {report['expert_mean']:.2f}; written to {args.output}")
 

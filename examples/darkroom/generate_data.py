@@ -7,6 +7,7 @@ For every training goal of ``lram_agents/DarkRoom-v0`` (the fixed 80 / 20 split 
 history in one trajectory file per goal (``history_id`` = the goal's index, task = the goal).
 
     nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml
+    # or one process per core: ... --shard 0/2 & ... --shard 1/2
 
 Resumable: a goal's file appears (renamed into place) only when its history is complete, so a rerun
 skips the goals already done and restarts an interrupted one from scratch.
@@ -15,11 +16,13 @@ skips the goals already done and restarts an interrupted one from scratch.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -69,12 +72,37 @@ def record_goal(cfg: SourceRLConfig, index: int, goal: tuple[int, int], output: 
     return summary.returns
 
 
+def check_same_recipe(path: Path, cfg: SourceRLConfig) -> None:
+    """A goal recorded earlier counts as done only if it was recorded the same way: a data set mixing whole
+    and downsampled histories would train a different model from the one these settings describe."""
+    with h5py.File(path, "r") as f:
+        recorded = json.loads(f.attrs.get("metadata", "{}"))
+    wanted = {"algorithm": cfg.algorithm, "keep_every": cfg.keep_every, "total_timesteps": cfg.total_timesteps}
+    different = {key: recorded.get(key) for key, value in wanted.items() if recorded.get(key) != value}
+    if different:
+        raise SystemExit(f"{path} was recorded with {different}, these settings ask for "
+                         f"{ {key: wanted[key] for key in different} }: delete it (or use another --output) and rerun")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)``: this process records every N-th goal starting at I."""
+    try:
+        shard, num_shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard {text!r}: expected I/N, e.g. 0/2") from None
+    if not 0 <= shard < num_shards:
+        raise SystemExit(f"--shard {text!r}: need 0 <= I < N")
+    return shard, num_shards
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path, help="e.g. examples/darkroom/source_rl.yaml")
     parser.add_argument("--output", help="override the config's output directory")
     parser.add_argument("--keep-every", type=int, help="override the config's keep_every (1: whole histories)")
     parser.add_argument("--goals", type=int, help="record only the first N training goals (a quick look)")
+    parser.add_argument("--shard", default="0/1", help="I/N: record only goals I, I+N, I+2N, ... (run N processes, "
+                        "one per core, with I = 0..N-1)")
     args = parser.parse_args()
     data = load_config_file(args.config)
     data.update({k: v for k, v in {"output": args.output, "keep_every": args.keep_every}.items() if v is not None})
@@ -82,10 +110,13 @@ def main() -> None:
     torch.set_num_threads(1)  # SB3's small networks gain nothing from more threads on a shared machine
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
-    goals = task_family(cfg.env).train_tasks()[: args.goals]
-    bar = tqdm(list(enumerate(goals)), desc="learning histories", unit="goal")
+    shard, num_shards = parse_shard(args.shard)
+    goals = list(enumerate(task_family(cfg.env).train_tasks()[: args.goals]))[shard::num_shards]
+    bar = tqdm(goals, desc="learning histories", unit="goal")
     for index, goal in bar:
-        if any(output.glob(f"{goal_prefix(goal)}-*.h5")):
+        done = sorted(output.glob(f"{goal_prefix(goal)}-*.h5"))
+        if done:
+            check_same_recipe(done[0], cfg)
             continue
         start = time.perf_counter()
         returns = record_goal(cfg, index, goal, output)

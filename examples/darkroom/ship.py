@@ -1,10 +1,13 @@
 """Put the best Dark-Room model into the zoo: ``zoo/<name>/`` with its card, plot and evaluation, and a manifest entry.
 
-Reads ``runs/darkroom/evaluation/evaluation.json`` (written by ``evaluate.py``), picks the backbone with
-the best mean return over the last 10 trials (or ``--backbone``), saves it as an in-context agent
-(memory kept across episodes, target return 80) with ``Agent.save_pretrained``, writes the model card
-(data, training command and wall time, the per-trial table of all four backbones, the plot) and adds
-or replaces its entry in ``zoo/manifest.json`` (:func:`lram_agents.registry.manifest_entry`).
+Reads what ``evaluate.py`` wrote for the four backbones: the greedy evaluation
+(``runs/darkroom/evaluation``) and the sampled ones (``runs/darkroom/evaluation-sampled-seed<s>``, one per
+seed). In-context learners explore by sampling, so the backbones are compared, and the best one picked
+(or ``--backbone``), on sampled actions: per goal and trial the mean over the seeds, then mean ± standard
+error over the 20 hold-out goals. The shipped agent keeps its memory across episodes, targets a return
+of 80 and samples its actions by default (``Agent.save_pretrained``); the card holds data, training
+commands and wall times, the per-trial tables of all four backbones and the plot; ``zoo/manifest.json``
+gets its entry (:func:`lram_agents.registry.manifest_entry`).
 
     python examples/darkroom/ship.py
 """
@@ -26,148 +29,207 @@ from lram_agents.registry import MANIFEST_FILE, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 
-from evaluate import BACKBONES, ENV_ID, per_trial, summary_rows  # examples/darkroom/evaluate.py, beside this script
+from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, per_trial, plot, summary_rows  # beside this script
 
 HERE = Path(__file__).parent
-
-ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom-mlstm", "mamba": "mamba-darkroom",
+ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom", "mamba": "mamba-darkroom",
              "transformer": "dt-darkroom"}
 TARGET_RETURN = 80.0
 
 
+# ---- reading the evaluations -------------------------------------------------------------------
+def load_evaluations(greedy_dir: Path, sampled_dirs: list[Path]) -> tuple[dict, dict[int, dict]]:
+    """The greedy report and the sampled ones by seed; all must cover the same goals and trials."""
+    greedy = json.loads((greedy_dir / "evaluation.json").read_text())
+    sampled = {}
+    for directory in sampled_dirs:
+        report = json.loads((directory / "evaluation.json").read_text())
+        if (report["goals"], report["trials"]) != (greedy["goals"], greedy["trials"]) or not report["sampled_actions"]:
+            raise SystemExit(f"{directory}: not a sampled evaluation of the greedy one's goals and trials")
+        sampled[report["seed"]] = report
+    if not sampled:
+        raise SystemExit("no sampled evaluation found: run evaluate.py --sample --seed S first")
+    return greedy, dict(sorted(sampled.items()))
+
+
+def seed_averaged(greedy: dict, sampled: dict[int, dict]) -> dict:
+    """Per backbone: the (goal, trial) returns averaged over the sampling seeds, for backbones every seed has."""
+    runs = [run for run in greedy["results"] if all(run in report["results"] for report in sampled.values())]
+    return {run: {"returns": np.mean([report["results"][run]["returns"] for report in sampled.values()], axis=0).tolist(),
+                  "parameters": greedy["results"][run]["parameters"]} for run in runs}
+
+
 def best_backbone(results: dict) -> str:
     """The run with the highest mean return over the last 10 trials."""
-    return max(results, key=lambda name: np.asarray(results[name]["returns"])[:, -10:].mean())
+    return max(results, key=lambda run: np.asarray(results[run]["returns"])[:, -10:].mean())
 
 
+def gain(table: np.ndarray) -> tuple[float, float]:
+    """Last-10-trial mean minus trial 1, mean ± standard error paired over goals."""
+    difference = per_goal_gain(table)
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+
+
+def per_goal_gain(table: np.ndarray) -> np.ndarray:
+    return np.asarray(table)[:, -10:].mean(1) - np.asarray(table)[:, 0]
+
+
+# ---- training facts ----------------------------------------------------------------------------
 def training_facts(run: str) -> dict:
     """Steps, wall time and the command of a training run of examples/darkroom/train_<run>.yaml."""
     config_path = HERE / f"train_{run.replace('xlstm-', 'xlstm_')}.yaml"
     config = load_config_file(config_path)
-    rows = list(csv.DictReader((Path(config["output_dir"]) / "metrics.csv").open()))
+    output = Path(config["output_dir"])
+    rows = list(csv.DictReader((output / "metrics.csv").open()))
+    trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     steps = [0] + [int(row["step"]) for row in rows]
     # metrics.csv's time_s is a clock time; each row's steps_per_s covers the steps since the previous row
     seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
     return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), "steps": steps[-1],
             "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"]), "data": config["data"][0]["path"],
-            "batch_size": config["trainer"]["batch_size"], "model_dir": str(Path(config["output_dir"]) / "model")}
+            "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
 
 
-def headline(report: dict, run: str) -> dict:
-    """The card's Results rows: the shipped run's in-context returns against the expert's optimum."""
-    table = np.asarray(report["results"][run]["returns"])
-    return {"hold-out goals x trials (memory kept)": f"{table.shape[0]} x {table.shape[1]}",
-            "return, trial 1 (mean over goals)": float(table[:, 0].mean()),
+def data_goals(fact: dict) -> str:
+    recorded = len(list(Path(fact["data"]).glob("goal-*.h5")))
+    total = len(task_family(ENV_ID).train_tasks())
+    return f"all {total} training goals" if recorded == total else f"**{recorded} of the {total} training goals**"
+
+
+# ---- the card ----------------------------------------------------------------------------------
+def headline(table: np.ndarray, expert: float) -> dict:
+    """The card's Results rows: the shipped run's in-context returns (sampled, seed-averaged) against the optimum."""
+    return {"hold-out goals x trials (memory kept, sampled actions)": f"{table.shape[0]} x {table.shape[1]}",
+            "return, trial 1 (mean over goals and seeds)": float(table[:, 0].mean()),
             f"return, trial {table.shape[1]}": float(table[:, -1].mean()),
             "return, mean of the last 10 trials": float(table[:, -10:].mean()),
-            "expert optimum (shortest path)": float(report["expert_mean"])}
+            "expert optimum (shortest path)": expert}
 
 
-def verdict(table: np.ndarray) -> list[str]:
-    """Whether the shipped run improves in context: last-10-trial mean vs trial 1, paired over goals."""
-    gain = table[:, -10:].mean(1) - table[:, 0]
-    sem = gain.std(ddof=1) / np.sqrt(len(gain))
-    if gain.mean() > 2 * sem and gain.mean() > 0:
-        return [f"In-context improvement: the last 10 trials beat trial 1 by {gain.mean():.1f} ± {sem:.1f} (paired over goals)."]
-    return [f"**No in-context improvement**: last 10 trials minus trial 1 = {gain.mean():.1f} ± {sem:.1f} (paired over goals). "
-            "With this training budget (a few hundred to a few thousand steps of batch 8 on one CPU core) every backbone "
-            "learned the goal-independent part of PPO's behaviour (training loss about 1.0 from 1.6) but not to use the "
-            "rewards of its earlier trials; greedy actions repeat the same path in every trial. This model is a baseline "
-            "for the pipeline, not an in-context learner."]
+def verdict(table: np.ndarray) -> str:
+    mean, sem = gain(table)
+    difference = per_goal_gain(table)
+    if mean > 2 * sem:
+        return (f"**In-context learning**: the last 10 trials beat trial 1 by {mean:.1f} ± {sem:.1f} "
+                f"(paired over goals; better on {(difference > 0).sum()} goals, worse on {(difference < 0).sum()}), "
+                "with no gradient step.")
+    return (f"**No in-context improvement**: last 10 trials minus trial 1 = {mean:.1f} ± {sem:.1f} (paired over goals); "
+            "this model is a pipeline baseline, not an in-context learner.")
 
 
-def card(name: str, run: str, report: dict, facts: dict[str, dict], generic: str) -> str:
+def per_seed_rows(run: str, greedy: dict, sampled: dict[int, dict], expert: float) -> list[str]:
+    """The shipped run under each sampling seed and greedy: returns at some trials, last 10, gain."""
+    shown = [t for t in TABLE_TRIALS if t <= greedy["trials"]]
+    rows = ["| actions | " + " | ".join(f"trial {t}" for t in shown) +
+            " | last 10 trials | gain | goals better / worse | % of optimum |", "|" + " --- |" * (len(shown) + 5)]
+    named = [(f"sampled, seed {seed}", report["results"][run]["returns"]) for seed, report in sampled.items()]
+    for label, returns in [*named, ("greedy", greedy["results"][run]["returns"])]:
+        mean, sem = per_trial(returns)
+        last = np.asarray(returns)[:, -10:].mean(1)
+        up, up_sem = gain(np.asarray(returns))
+        difference = per_goal_gain(np.asarray(returns))
+        cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
+        rows.append(f"| {label} | {cells} | {last.mean():.1f} ± {last.std(ddof=1) / np.sqrt(len(last)):.1f} | "
+                    f"{up:+.1f} ± {up_sem:.1f} | {(difference > 0).sum()} / {(difference < 0).sum()} | "
+                    f"{100 * last.mean() / expert:.0f} % |")
+    return rows
+
+
+def training_rows(facts: dict[str, dict]) -> list[str]:
+    rows = ["| backbone | config | steps | batch | wall time (1 CPU thread, shared machine) | final loss |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for run, fact in facts.items():
+        rows.append(f"| {BACKBONES[run]} | `{fact['config']}` | {fact['steps']} | {fact['batch_size']} | "
+                    f"{fact['minutes']:.0f} min | {fact['final_loss']:.3f} |")
+    return rows
+
+
+def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: dict, facts: dict[str, dict],
+         generic: str) -> str:
     """The model card: the generic one of save_pretrained with the Dark-Room sections put in front of its Config."""
-    result = report["results"][run]
-    table = np.asarray(result["returns"])
-    mean, sem = per_trial(result["returns"])
+    table = np.asarray(averaged[run]["returns"])
+    mean, sem = per_trial(table)
     last = table[:, -10:].mean(1)
-    expert = report["expert_mean"]
+    expert, seeds = greedy["expert_mean"], ", ".join(str(s) for s in sampled)
     lines = [
         "## Dark-Room in-context learning",
         "",
-        f"Trained offline with Algorithm Distillation on PPO learning histories of {_data_goals(facts[run])}, evaluated "
-        f"on the {len(report['goals'])} hold-out goals of `{ENV_ID}` for {report['trials']} consecutive trials (episodes) "
-        "per goal with the memory kept across trials and no gradient step: whatever it knows about a hold-out goal "
-        "has to come in context, from the rewards of its earlier trials.",
+        f"{BACKBONES[run]}, trained offline with Algorithm Distillation on PPO learning histories of "
+        f"{data_goals(facts[run])}, evaluated on the {len(greedy['goals'])} hold-out goals of `{ENV_ID}` for "
+        f"{greedy['trials']} consecutive trials (episodes) per goal with the memory kept across trials and no gradient "
+        "step: whatever it knows about a hold-out goal comes in context, from the rewards of its earlier trials.",
         "",
-        f"* Trial 1: **{mean[0]:.1f} ± {sem[0]:.1f}**, trial {report['trials']}: **{mean[-1]:.1f} ± {sem[-1]:.1f}**, "
-        f"last 10 trials: **{last.mean():.1f} ± {last.std(ddof=1) / np.sqrt(len(last)):.1f}** "
-        f"(mean ± standard error over the goals) against the shortest-path expert's optimum of **{expert:.1f}** "
-        f"({100 * last.mean() / expert:.0f} %).",
+        f"* Sampled actions (seeds {seeds}; per goal and trial the mean over seeds): trial 1 **{mean[0]:.1f} ± "
+        f"{sem[0]:.1f}**, trial {greedy['trials']} **{mean[-1]:.1f} ± {sem[-1]:.1f}**, last 10 trials **{last.mean():.1f} ± "
+        f"{last.std(ddof=1) / np.sqrt(len(last)):.1f}** (mean ± standard error over the goals) against the "
+        f"shortest-path expert's optimum of **{expert:.1f}** ({100 * last.mean() / expert:.0f} %).",
+        f"* {verdict(table)}",
+        "",
+        "```python",
+        "import lram_agents",
+        "from lram_agents.envs import task_family, task_vector_env",
+        f'agent = lram_agents.load("{name}", seed=0)  # samples its actions and keeps its memory by default',
+        f'goals = task_family("{ENV_ID}").holdout_tasks()',
+        f'result = lram_agents.evaluate(agent, task_vector_env("{ENV_ID}", goals), n_episodes=len(goals) * 40, seed=0)',
+        "returns = result.trial_returns()  # (goal, trial)",
+        "```",
         "",
         "![return vs trial](return_vs_trial.png)",
         "",
-        *verdict(table),
+        "### The four backbones",
         "",
-        "Return per trial, mean ± standard error over the hold-out goals, all four backbones (the same data, "
-        "batch and optimizer; the steps were set to give each backbone about 10 minutes on one CPU core, see the "
-        "measured wall times below; `evaluation.json` holds every goal × trial return):",
+        "Return per trial with sampled actions (mean over the seeds per goal and trial, then mean ± standard error "
+        "over the hold-out goals). Same data, context, batch, optimizer and number of steps for every backbone:",
         "",
-        *summary_rows(report["results"], expert),
+        *summary_rows(averaged, expert),
         "",
-        *_sampled_rows(sampled_results(report), expert),
-        *_training_rows(facts),
+        "The same with greedy (argmax) actions: no exploration noise, a greedy agent changes its path only when "
+        "its context does:",
         "",
-        *_reproduce(run, facts),
+        *summary_rows(greedy["results"], expert),
+        "",
+        f"### {BACKBONES[run]} (shipped) per seed",
+        "",
+        "Gain: mean of the last 10 trials minus trial 1, paired over goals (mean ± s.e.); goals better / worse: "
+        "how many goals that difference is positive / negative for (the rest are equal).",
+        "",
+        *per_seed_rows(run, greedy, sampled, expert),
+        "",
+        "### Training",
+        "",
+        "Windows of 200 timesteps = 2 consecutive episodes of one learning history (`windows: across_episodes`), "
+        "`lram` token layout, target return 80, AdamW with a cosine schedule:",
+        "",
+        *training_rows(facts),
+        "",
+        "`evaluation.json` holds every goal × trial return of every backbone, greedy and per seed.",
+        "",
+        *reproduce(run, facts, sampled),
         "",
     ]
     head, _, config = generic.partition("## Config")
     return head + "\n".join(lines) + "## Config" + config
 
 
-def _data_goals(fact: dict) -> str:
-    """'N of the 80' (with why) when the data holds fewer goals than the task family's training split."""
-    recorded = len(list(Path(fact["data"]).glob("goal-*.h5")))
-    total = len(task_family(ENV_ID).train_tasks())
-    if recorded == total:
-        return f"all {total} training goals"
-    return (f"**{recorded} of the {total} training goals** (the first {recorded} in `train_tasks()` order: the CPU "
-            "budget of the session that trained this model ended the data generation there, at about 1 minute of PPO "
-            "per goal on one core)")
-
-
-def sampled_results(report: dict) -> dict | None:
-    """The results of ``evaluate.py --sample`` (same goals and trials), if that was run."""
-    path = Path("runs/darkroom/evaluation-sampled/evaluation.json")
-    if not path.is_file():
-        return None
-    sampled = json.loads(path.read_text())
-    return sampled["results"] if sampled["goals"] == report["goals"] and sampled["trials"] == report["trials"] else None
-
-
-def _sampled_rows(sampled: dict | None, expert: float) -> list[str]:
-    if not sampled:
-        return []
-    return ["With sampled actions instead (`evaluate.py --sample`, seed 0; `lram_agents.load(name, deterministic=False, "
-            "seed=0)`), a check that greedy decoding is not what hides in-context learning:", "",
-            *summary_rows(sampled, expert), ""]
-
-
-def _training_rows(facts: dict[str, dict]) -> list[str]:
-    rows = ["| backbone | config | steps | batch | wall time (1 CPU thread) | final loss |", "| --- | --- | --- | --- | --- | --- |"]
-    for run, fact in facts.items():
-        rows.append(f"| {BACKBONES[run]} | `{fact['config']}` | {fact['steps']} | {fact['batch_size']} | "
-                    f"{fact['minutes']:.0f} min | {fact['final_loss']:.3f} |")
-    return ["Training (windows of 200 timesteps = 2 episodes of one learning history, `windows: across_episodes`):", "", *rows]
-
-
-def _reproduce(run: str, facts: dict[str, dict]) -> list[str]:
+def reproduce(run: str, facts: dict[str, dict], sampled: dict[int, dict]) -> list[str]:
     return [
         "## Reproduce",
         "",
         "```bash",
         "# data: PPO learning histories on the 80 training goals, every 10th episode kept (data/darkroom)",
-        "nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml",
-        "# train each backbone (one CPU thread each, one after the other)",
+        "nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml  # --shard I/N per core",
+        "# train each backbone (one CPU thread each)",
         *[f"nice -n 10 lram train {fact['config']} --threads 1" for fact in facts.values()],
-        "# evaluate: 40 trials on the 20 hold-out goals, memory kept; writes the table, plot and evaluation.json",
+        "# evaluate: 40 trials on the 20 hold-out goals, memory kept, greedy and sampled",
         "nice -n 10 python examples/darkroom/evaluate.py",
+        f"for s in {' '.join(str(s) for s in sampled)}; do nice -n 10 python examples/darkroom/evaluate.py --sample --seed $s; done",
         f"python examples/darkroom/ship.py --backbone {run}",
         "```",
+        "",
     ]
 
 
+# ---- writing -----------------------------------------------------------------------------------
 def add_to_manifest(zoo: Path, entry: dict) -> None:
     """Add ``entry`` to the manifest (replacing one of the same name), leaving the other entries as they are."""
     path = zoo / MANIFEST_FILE
@@ -176,30 +238,41 @@ def add_to_manifest(zoo: Path, entry: dict) -> None:
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
+def zoo_evaluation(run: str, greedy: dict, sampled: dict[int, dict]) -> dict:
+    """What tests/test_zoo_darkroom.py replays: the goals, every backbone's returns greedy and per seed."""
+    keep = ("env_id", "goals", "trials", "expert_returns", "expert_mean")
+    return {**{key: greedy[key] for key in keep}, "shipped": run, "greedy": greedy["results"],
+            "sampled": {str(seed): report["results"] for seed, report in sampled.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evaluation", type=Path, default=Path("runs/darkroom/evaluation"))
+    parser.add_argument("--evaluation", type=Path, default=Path("runs/darkroom/evaluation"), help="the greedy one")
+    parser.add_argument("--sampled", type=Path, nargs="*", help="default: runs/darkroom/evaluation-sampled-seed*")
     parser.add_argument("--backbone", choices=sorted(ZOO_NAMES), help="default: the best over the last 10 trials")
     parser.add_argument("--zoo", type=Path, default=HERE.parent.parent / "zoo")
     args = parser.parse_args()
-    report = json.loads((args.evaluation / "evaluation.json").read_text())
-    run = args.backbone or best_backbone(report["results"])
+    greedy, sampled = load_evaluations(args.evaluation, args.sampled or sorted(args.evaluation.parent.glob("evaluation-sampled-seed*")))
+    averaged = seed_averaged(greedy, sampled)
+    run = args.backbone or best_backbone(averaged)
     name = ZOO_NAMES[run]
-    facts = {r: training_facts(r) for r in report["results"]}
-    agent = lram_agents.load(facts[run]["model_dir"], device="cpu", keep_memory=True, target_return=TARGET_RETURN)
+    facts = {r: training_facts(r) for r in averaged}
+    agent = lram_agents.load(facts[run]["model_dir"], device="cpu", keep_memory=True, target_return=TARGET_RETURN,
+                             deterministic=False)
     agent.bind(gym.make(ENV_ID))  # saves the spaces: the zoo agent acts without an env at hand
     directory = args.zoo / name
     shutil.rmtree(directory, ignore_errors=True)
-    agent.save_pretrained(directory, name=name, results=headline(report, run))
-    shutil.copyfile(args.evaluation / "return_vs_trial.png", directory / "return_vs_trial.png")
-    for other, result in report["results"].items():
-        result["shipped"] = other == run  # tests/test_zoo_darkroom.py replays the shipped one
-    atomic_write_text(directory / "evaluation.json", json.dumps(report, indent=1) + "\n")
-    atomic_write_text(directory / "README.md", card(name, run, report, facts, (directory / "README.md").read_text()))
-    last10 = np.asarray(report["results"][run]["returns"])[:, -10:].mean()
-    description = (f"{BACKBONES[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode context); "
-                   f"in-context agent: mean return {last10:.1f} over trials 31-40 on the 20 hold-out goals "
-                   f"(expert optimum {report['expert_mean']:.1f}).")
+    table = np.asarray(averaged[run]["returns"])
+    agent.save_pretrained(directory, name=name, results=headline(table, greedy["expert_mean"]))
+    seeds = ", ".join(str(seed) for seed in sampled)
+    plot(averaged, greedy["expert_mean"], directory / "return_vs_trial.png", f"sampled actions (mean of seeds {seeds})")
+    atomic_write_text(directory / "evaluation.json", json.dumps(zoo_evaluation(run, greedy, sampled), indent=1) + "\n")
+    readme = card(name, run, greedy, sampled, averaged, facts, (directory / "README.md").read_text())
+    atomic_write_text(directory / "README.md", readme)
+    description = (f"{BACKBONES[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode "
+                   f"context); in-context agent with sampled actions: mean return {table[:, 0].mean():.1f} in trial 1, "
+                   f"{table[:, -10:].mean():.1f} over trials 31-40 on the 20 hold-out goals "
+                   f"(expert optimum {greedy['expert_mean']:.1f}).")
     add_to_manifest(args.zoo, manifest_entry(directory, name, description, local=name))
     size = sum(p.stat().st_size for p in directory.iterdir())
     print(f"shipped {run} as {name!r} in {directory} ({size / 1e3:.0f} kB on disk); manifest updated")

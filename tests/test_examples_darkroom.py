@@ -1,0 +1,118 @@
+"""examples/darkroom: the configs are valid, the data generator records, shards and refuses mixed recipes,
+and ship.py combines the greedy and per-seed sampled evaluations the way its card says."""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "darkroom"
+SCRIPTS = ("evaluate", "generate_data", "ship")
+
+
+def _import_scripts():
+    """The scripts as modules (ship.py imports evaluate.py by its bare name, as run from its folder)."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return [importlib.import_module(name) for name in SCRIPTS]
+    finally:
+        sys.path.remove(str(EXAMPLES))
+        for name in SCRIPTS:
+            sys.modules.pop(name, None)
+
+
+evaluate, generate_data, ship = _import_scripts()
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
+
+
+@pytest.mark.parametrize("config", sorted(EXAMPLES.glob("train_*.yaml")), ids=lambda p: p.stem)
+def test_every_training_config_builds_its_model(config):
+    run = TrainConfig.from_dict(load_config_file(config))
+    model = build_model_config(run.model)
+    assert run.data[0].context == 200 and run.data[0].windows == "across_episodes"
+    assert model.backbone.type in config.stem or (model.backbone.type == "xlstm" and "xlstm" in config.stem)
+
+
+def test_the_four_compared_backbones_share_their_training_budget():
+    budgets = set()
+    for run in evaluate.BACKBONES:
+        config = load_config_file(EXAMPLES / f"train_{run.replace('xlstm-', 'xlstm_')}.yaml")
+        budgets.add((config["steps"], json.dumps(config["trainer"], sort_keys=True), json.dumps(config["data"], sort_keys=True)))
+    assert len(budgets) == 1
+
+
+def _run_generator(monkeypatch, config: Path, *extra: str):
+    monkeypatch.setattr(sys, "argv", ["generate_data.py", str(config), *extra])
+    generate_data.main()
+
+
+@pytest.fixture
+def tiny_source_rl(tmp_path):
+    """PPO with 64-step rollouts for 128 steps: one goal's history in about a second."""
+    config = {"env": "lram_agents/DarkRoom-v0", "output": str(tmp_path / "data"), "total_timesteps": 128,
+              "keep_every": 1, "seed": 0, "algorithm_kwargs": {"n_steps": 64, "batch_size": 32, "n_epochs": 1}}
+    path = tmp_path / "source_rl.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, tmp_path / "data"
+
+
+def test_a_shard_records_only_its_goals_and_a_rerun_skips_them(monkeypatch, tiny_source_rl):
+    config, output = tiny_source_rl
+    _run_generator(monkeypatch, config, "--goals", "3", "--shard", "1/2")
+    goals = generate_data.task_family("lram_agents/DarkRoom-v0").train_tasks()
+    assert [p.name for p in output.glob("*.h5")] == [f"{generate_data.goal_prefix(goals[1])}-0000000.h5"]
+    before = next(output.glob("*.h5")).stat().st_mtime_ns
+    _run_generator(monkeypatch, config, "--goals", "3", "--shard", "1/2")
+    assert next(output.glob("*.h5")).stat().st_mtime_ns == before  # done goals are not recorded again
+
+
+def test_a_goal_recorded_with_other_settings_is_refused_by_name(monkeypatch, tiny_source_rl):
+    config, output = tiny_source_rl
+    _run_generator(monkeypatch, config, "--goals", "1")
+    with pytest.raises(SystemExit, match=r"goal-.*\.h5 was recorded with \{'keep_every': 1\}"):
+        _run_generator(monkeypatch, config, "--goals", "1", "--keep-every", "10")
+
+
+@pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/3"])
+def test_a_bad_shard_is_named(text):
+    with pytest.raises(SystemExit, match="--shard"):
+        generate_data.parse_shard(text)
+
+
+def _report(returns_by_run: dict, seed: int | None) -> dict:
+    return {"goals": [[0, 6], [1, 3]], "trials": 12, "seed": seed, "sampled_actions": seed is not None,
+            "expert_mean": 90.0, "results": {run: {"returns": r, "parameters": 1000} for run, r in returns_by_run.items()}}
+
+
+def test_ship_ranks_backbones_on_seed_averaged_sampled_returns(tmp_path):
+    flat, rising = np.full((2, 12), 5.0), np.tile(np.linspace(0, 30, 12), (2, 1))
+    greedy = _report({"mamba": flat.tolist(), "xlstm-1-0": flat.tolist()}, None)
+    seeds = {0: _report({"mamba": flat.tolist(), "xlstm-1-0": rising.tolist()}, 0),
+             1: _report({"mamba": (flat + 2).tolist(), "xlstm-1-0": (rising + 2).tolist()}, 1)}
+    for name, report in [("evaluation", greedy), *((f"evaluation-sampled-seed{s}", r) for s, r in seeds.items())]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "evaluation.json").write_text(json.dumps(report))
+    loaded_greedy, sampled = ship.load_evaluations(tmp_path / "evaluation", sorted(tmp_path.glob("evaluation-sampled-*")))
+    averaged = ship.seed_averaged(loaded_greedy, sampled)
+    np.testing.assert_allclose(averaged["xlstm-1-0"]["returns"], rising + 1)
+    assert ship.best_backbone(averaged) == "xlstm-1-0"
+    assert ship.gain(np.asarray(averaged["mamba"]["returns"])) == (0.0, 0.0)
+    assert "In-context learning" in ship.verdict(np.asarray(averaged["xlstm-1-0"]["returns"]))
+    assert "No in-context improvement" in ship.verdict(np.asarray(averaged["mamba"]["returns"]))
+
+
+def test_ship_refuses_a_sampled_evaluation_of_other_goals(tmp_path):
+    flat = np.zeros((2, 12)).tolist()
+    other = _report({"mamba": flat}, 0) | {"goals": [[0, 6], [9, 9]]}
+    for name, report in [("evaluation", _report({"mamba": flat}, None)), ("evaluation-sampled-seed0", other)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "evaluation.json").write_text(json.dumps(report))
+    with pytest.raises(SystemExit, match="evaluation-sampled-seed0"):
+        ship.load_evaluations(tmp_path / "evaluation", [tmp_path / "evaluation-sampled-seed0"])
