@@ -1,7 +1,6 @@
 """examples/darkroom: the configs are valid, the data generator records, shards and refuses mixed recipes,
 and ship.py combines the greedy and per-seed sampled evaluations the way its card says."""
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -10,24 +9,11 @@ import numpy as np
 import pytest
 import yaml
 
+from example_scripts import import_example_scripts
 from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "darkroom"
-SCRIPTS = ("evaluate", "generate_data", "ship")
-
-
-def _import_scripts():
-    """The scripts as modules (ship.py imports evaluate.py by its bare name, as run from its folder)."""
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        return [importlib.import_module(name) for name in SCRIPTS]
-    finally:
-        sys.path.remove(str(EXAMPLES))
-        for name in SCRIPTS:
-            sys.modules.pop(name, None)
-
-
-evaluate, generate_data, ship = _import_scripts()
+evaluate, generate_data, ship = import_example_scripts("darkroom", ("evaluate", "generate_data", "ship"))
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 

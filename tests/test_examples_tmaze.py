@@ -1,35 +1,17 @@
 """examples/tmaze end to end on a tiny scale: oracle data -> curriculum training -> evaluation -> zoo folder."""
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lram_agents
+from example_scripts import import_example_scripts
 from lram_agents.registry import Zoo
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "tmaze"
-SCRIPTS = ("common", "make_data", "train", "evaluate", "ship")
-
-
-def _import_scripts():
-    """The scripts as modules. They import each other by bare name (``from common import ...``), as
-    other examples may too: import them on their own path and take the bare names out again."""
-    for name in SCRIPTS:
-        sys.modules.pop(name, None)
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        return [importlib.import_module(name) for name in SCRIPTS]
-    finally:
-        sys.path.remove(str(EXAMPLES))
-        for name in SCRIPTS:
-            sys.modules.pop(name, None)
-
-
-common, make_data, train, evaluate, ship = _import_scripts()
+common, make_data, train, evaluate, ship = import_example_scripts("tmaze", ("common", "make_data", "train", "evaluate", "ship"))
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
