@@ -78,10 +78,15 @@ def earlier_results(path: Path, report: dict) -> dict:
     return earlier["results"] if same else {}
 
 
+def mean_sem(values) -> tuple:
+    """Mean and standard error over the first axis (the goals)."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0])
+
+
 def per_trial(returns: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error over goals, per trial."""
-    table = np.asarray(returns, dtype=np.float64)
-    return table.mean(0), table.std(0, ddof=1) / np.sqrt(table.shape[0])
+    return mean_sem(returns)
 
 
 def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TABLE_TRIALS) -> list[str]:
@@ -93,7 +98,7 @@ def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TA
         mean, sem = per_trial(result["returns"])
         table = np.asarray(result["returns"])
         last = table[:, -10:].mean(1)  # per goal: mean of its last 10 trials
-        last_mean, last_sem = last.mean(), last.std(ddof=1) / np.sqrt(len(last))
+        last_mean, last_sem = mean_sem(last)
         cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
         label = BACKBONES.get(name, name)
         rows.append(f"| {label} | {result['parameters'] / 1e3:.0f}K | {cells} | {last_mean:.1f} ± {last_sem:.1f} | "

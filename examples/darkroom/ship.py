@@ -29,7 +29,7 @@ from lram_agents.registry import MANIFEST_FILE, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 
-from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, per_trial, plot, summary_rows  # beside this script
+from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, mean_sem, per_trial, plot, summary_rows  # beside this script
 
 HERE = Path(__file__).parent
 ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom", "mamba": "mamba-darkroom",
@@ -66,8 +66,8 @@ def best_backbone(results: dict) -> str:
 
 def gain(table: np.ndarray) -> tuple[float, float]:
     """Last-10-trial mean minus trial 1, mean ± standard error paired over goals."""
-    difference = per_goal_gain(table)
-    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+    mean, sem = mean_sem(per_goal_gain(table))
+    return float(mean), float(sem)
 
 
 def per_goal_gain(table: np.ndarray) -> np.ndarray:
@@ -125,13 +125,13 @@ def per_seed_rows(run: str, greedy: dict, sampled: dict[int, dict], expert: floa
     named = [(f"sampled, seed {seed}", report["results"][run]["returns"]) for seed, report in sampled.items()]
     for label, returns in [*named, ("greedy", greedy["results"][run]["returns"])]:
         mean, sem = per_trial(returns)
-        last = np.asarray(returns)[:, -10:].mean(1)
+        last, last_sem = mean_sem(np.asarray(returns)[:, -10:].mean(1))
         up, up_sem = gain(np.asarray(returns))
         difference = per_goal_gain(np.asarray(returns))
         cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
-        rows.append(f"| {label} | {cells} | {last.mean():.1f} ± {last.std(ddof=1) / np.sqrt(len(last)):.1f} | "
+        rows.append(f"| {label} | {cells} | {last:.1f} ± {last_sem:.1f} | "
                     f"{up:+.1f} ± {up_sem:.1f} | {(difference > 0).sum()} / {(difference < 0).sum()} | "
-                    f"{100 * last.mean() / expert:.0f} % |")
+                    f"{100 * last / expert:.0f} % |")
     return rows
 
 
@@ -149,7 +149,7 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
     """The model card: the generic one of save_pretrained with the Dark-Room sections put in front of its Config."""
     table = np.asarray(averaged[run]["returns"])
     mean, sem = per_trial(table)
-    last = table[:, -10:].mean(1)
+    last, last_sem = mean_sem(table[:, -10:].mean(1))
     expert, seeds = greedy["expert_mean"], ", ".join(str(s) for s in sampled)
     lines = [
         "## Dark-Room in-context learning",
@@ -160,9 +160,9 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "step: whatever it knows about a hold-out goal comes in context, from the rewards of its earlier trials.",
         "",
         f"* Sampled actions (seeds {seeds}; per goal and trial the mean over seeds): trial 1 **{mean[0]:.1f} ± "
-        f"{sem[0]:.1f}**, trial {greedy['trials']} **{mean[-1]:.1f} ± {sem[-1]:.1f}**, last 10 trials **{last.mean():.1f} ± "
-        f"{last.std(ddof=1) / np.sqrt(len(last)):.1f}** (mean ± standard error over the goals) against the "
-        f"shortest-path expert's optimum of **{expert:.1f}** ({100 * last.mean() / expert:.0f} %).",
+        f"{sem[0]:.1f}**, trial {greedy['trials']} **{mean[-1]:.1f} ± {sem[-1]:.1f}**, last 10 trials **{last:.1f} ± "
+        f"{last_sem:.1f}** (mean ± standard error over the goals) against the "
+        f"shortest-path expert's optimum of **{expert:.1f}** ({100 * last / expert:.0f} %).",
         f"* {verdict(table)}",
         "",
         "```python",
