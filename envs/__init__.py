@@ -12,6 +12,9 @@ Importing this package registers every environment under the ``lram_agents/`` na
 The environment classes are imported lazily (on ``gym.make``), so importing the package does not
 import MuJoCo. :func:`task_family` gives an id's task family with default parameters; :func:`task_vector_env` a
 vector env with one copy per task (in-context evaluation on hold-out tasks).
+
+LRAM's training domains are registered too, one id per task (``lram_agents/MetaWorld-reach-v0``,
+``lram_agents/Atari-breakout-v0``, ...): see :mod:`lram_agents.envs.domains`.
 """
 
 from __future__ import annotations
@@ -94,6 +97,11 @@ from lram_agents.envs.vizdoom_two_colors import register as _register_vizdoom_tw
 
 _register_vizdoom_two_colors()
 
+# LRAM's training domains (Atari, Procgen, DMControl, Meta-World, robosuite): lram_agents/<Domain>-<task>-v0.
+from lram_agents.envs import domains  # noqa: E402
+
+domains.register_domains()
+
 __all__ = [
     "ENV_IDS",
     "MUJOCO_ENV_IDS",
@@ -107,6 +115,7 @@ __all__ = [
     "TMazeTasks",
     "TaskFamily",
     "TaskSlot",
+    "domains",
     "register_environments",
     "task_family",
     "task_vector_env",
