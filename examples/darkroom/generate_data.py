@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 import lram_agents  # noqa: F401  (registers the environments)
 from lram_agents.config_utils import from_dict, require
+from lram_agents.data.jobs import parse_shard, refuse_if_different
 from lram_agents.data.learning_history import record_learning_history
 from lram_agents.envs import task_family
 from lram_agents.envs.source_rl import make_source_algorithm
@@ -78,21 +79,7 @@ def check_same_recipe(path: Path, cfg: SourceRLConfig) -> None:
     with h5py.File(path, "r") as f:
         recorded = json.loads(f.attrs.get("metadata", "{}"))
     wanted = {"algorithm": cfg.algorithm, "keep_every": cfg.keep_every, "total_timesteps": cfg.total_timesteps}
-    different = {key: recorded.get(key) for key, value in wanted.items() if recorded.get(key) != value}
-    if different:
-        raise SystemExit(f"{path} was recorded with {different}, these settings ask for "
-                         f"{ {key: wanted[key] for key in different} }: delete it (or use another --output) and rerun")
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"I/N"`` -> ``(I, N)``: this process records every N-th goal starting at I."""
-    try:
-        shard, num_shards = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise SystemExit(f"--shard {text!r}: expected I/N, e.g. 0/2") from None
-    if not 0 <= shard < num_shards:
-        raise SystemExit(f"--shard {text!r}: need 0 <= I < N")
-    return shard, num_shards
+    refuse_if_different(path, recorded, wanted)
 
 
 def main() -> None:
