@@ -23,6 +23,7 @@ _EXPORTS = {
     "model_info": "lram_agents.pretrained",
     "evaluate": "lram_agents.evaluation",
     "EvaluationResult": "lram_agents.evaluation",
+    "evaluate_suite": "lram_agents.suite",
     "SB3Policy": "lram_agents.sb3",
     "PreviousRewardWrapper": "lram_agents.sb3",
     "LRAMModel": "lram_agents.model",

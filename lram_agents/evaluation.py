@@ -35,6 +35,8 @@ class EvaluationResult:
         trials: (E,) its position among that env's consecutive episodes (0, 1, ...).
         step_latencies: (S,) seconds per agent call; one call acts in every env of a vector env.
         num_envs: envs played in parallel.
+        successes: (E,) 1.0 if the env's ``info["success"]`` was true at any step of the episode, 0.0 if
+            never, NaN for envs that do not report success.
     """
 
     returns: np.ndarray
@@ -43,6 +45,13 @@ class EvaluationResult:
     trials: np.ndarray
     step_latencies: np.ndarray
     num_envs: int
+    successes: np.ndarray | None = None
+
+    @property
+    def success_rate(self) -> float:
+        """Mean of :attr:`successes` over the episodes that report one (NaN if none does)."""
+        known = self.successes[np.isfinite(self.successes)] if self.successes is not None else np.array([])
+        return float(known.mean()) if known.size else float("nan")
 
     @property
     def mean_return(self) -> float:
@@ -72,6 +81,7 @@ class EvaluationResult:
             "latency median (ms per call)": self.latency_median_ms,
             "latency p95 (ms per call)": self.latency_p95_ms,
             "envs per call": self.num_envs,
+            **({} if np.isnan(self.success_rate) else {"success rate": self.success_rate}),
         }
 
     def __str__(self) -> str:
@@ -123,7 +133,7 @@ def _run(agent: Agent, env, n_episodes: int, deterministic: bool | None, seed: i
     mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     targets = np.array([(n_episodes + i) // n for i in range(n)])  # as SB3: no bias towards short episodes
     counts = np.zeros(n, dtype=int)
-    ep_return, ep_length = np.zeros(n), np.zeros(n, dtype=int)
+    ep_return, ep_length, ep_success = np.zeros(n), np.zeros(n, dtype=int), np.full(n, np.nan)
     episodes, latencies = [], []
     obs, _ = env.reset(seed=seed)
     rewards = np.zeros(n)
@@ -132,26 +142,40 @@ def _run(agent: Agent, env, n_episodes: int, deterministic: bool | None, seed: i
         begin = time.perf_counter()
         actions = agent.act_batch(obs, rewards, starts, active=active, deterministic=deterministic)
         latencies.append(time.perf_counter() - begin)
-        obs, step_rewards, terminated, truncated, _ = env.step(actions)
+        obs, step_rewards, terminated, truncated, info = env.step(actions)
         done = (terminated | truncated) & active
         # a row in its reset step keeps the reward its episode ended with: the agent has not seen it yet
         rewards = np.where(active, step_rewards, rewards)
         ep_return[active] += step_rewards[active]
         ep_length[active] += 1
+        success = _success_of(info, n)
+        ep_success[active] = np.fmax(ep_success[active], success[active])
         for i in np.flatnonzero(done):
             if counts[i] < targets[i]:
-                episodes.append((ep_return[i], ep_length[i], i, counts[i]))
+                episodes.append((ep_return[i], ep_length[i], i, counts[i], ep_success[i]))
                 counts[i] += 1
                 bar.update(1)
-        ep_return[done], ep_length[done] = 0.0, 0
+        ep_return[done], ep_length[done], ep_success[done] = 0.0, 0, np.nan
         if mode == AutoresetMode.NEXT_STEP:
             starts, active = ~active, ~done  # envs in their reset step now start; finished ones sit one out
         else:
             if mode == AutoresetMode.DISABLED and done.any():
                 obs = _reset_done(env, obs, done)
             starts, active = done, np.ones(n, dtype=bool)
-    returns, lengths, env_indices, trials = (np.array(column) for column in zip(*episodes))
-    return EvaluationResult(returns, lengths, env_indices, trials, np.array(latencies), n)
+    returns, lengths, env_indices, trials, successes = (np.array(column) for column in zip(*episodes))
+    return EvaluationResult(returns, lengths, env_indices, trials, np.array(latencies), n, successes.astype(float))
+
+
+def _success_of(info: dict, n: int) -> np.ndarray:
+    """(n,) the step's ``info["success"]`` as 0/1 per env, NaN where an env gives none (vector infos
+    carry a ``"_success"`` mask; a single env's info a scalar)."""
+    if "success" not in info:
+        return np.full(n, np.nan)
+    values = np.asarray(info["success"], dtype=float).reshape(-1)
+    values = np.broadcast_to(values, (n,)).copy()
+    mask = np.asarray(info.get("_success", np.ones(n, dtype=bool))).reshape(-1)
+    values[~mask] = np.nan
+    return np.where(np.isnan(values), np.nan, (values > 0).astype(float))
 
 
 def _reset_done(env: VectorEnv, obs: np.ndarray, done: np.ndarray) -> np.ndarray:
