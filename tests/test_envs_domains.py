@@ -106,7 +106,7 @@ def test_missing_extra_names_it(monkeypatch):
 
 def requires(domain: str):
     spec = domains.get(domain)
-    return pytest.mark.skipif(not spec.available(), reason=f"the {domain} domain needs pip install 'lram_agents[{spec.extra}]'")
+    return pytest.mark.skipif(not spec.available(), reason=spec.missing())
 
 
 # (domain, task, observation shape, action space) for one task per domain
@@ -128,7 +128,7 @@ def check(env: gym.Env) -> None:
 @pytest.mark.parametrize("domain, task, obs_shape, action", ONE_TASK, ids=[d for d, *_ in ONE_TASK])
 def test_one_task_per_domain_passes_check_env(domain, task, obs_shape, action):
     if not domains.get(domain).available():
-        pytest.skip(f"the {domain} domain needs pip install 'lram_agents[{domains.get(domain).extra}]'")
+        pytest.skip(domains.get(domain).missing())
     env = gym.make(domains.env_id(domain, task))
     check(env)
     obs, _ = env.reset(seed=0)
@@ -199,7 +199,7 @@ def test_procgen_seeded_reset_replays_the_level():
 def test_every_task_passes_check_env(env_id):
     domain, _ = domains.parse_env_id(env_id)
     if not domain.available():
-        pytest.skip(f"the {domain.name} domain needs pip install 'lram_agents[{domain.extra}]'")
+        pytest.skip(domain.missing())
     env = gym.make(env_id)
     check(env)
     env.reset(seed=0)

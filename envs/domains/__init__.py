@@ -24,6 +24,7 @@ pattern of its siblings and add its name to :data:`DOMAIN_MODULES`.
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib
 import importlib.util
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class Domain:
         train_tasks, holdout_tasks: the paper's split (appendix A), task names in the paper's spelling.
         extra: ``pip install 'lram_agents[<extra>]'`` installs its simulator.
         packages: the modules that must import for the domain to work.
+        system_libraries: shared libraries it needs beyond them (``ctypes.util.find_library`` names),
+            with the Debian package that provides each.
         entry_point: ``module:function`` building one task's env (:func:`make` wraps it in :class:`DomainTask`).
         max_episode_steps: the time limit Gymnasium adds (``None``: the simulator ends episodes).
         score: ``"human"`` (Atari: (R - random) / (human - random)) or ``"data"`` (the task's minimum
@@ -70,6 +73,7 @@ class Domain:
     max_episode_steps: int | None
     score: Literal["human", "data"] = "data"
     note: str = ""
+    system_libraries: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         overlap = set(self.train_tasks) & set(self.holdout_tasks)
@@ -106,15 +110,24 @@ class Domain:
         self.split_of(task)
         return f"{NAMESPACE}/{self.id_prefix}-{task}-v{VERSION}"
 
+    def missing(self) -> str:
+        """What is missing for the domain to run, with how to install it ("" when nothing is)."""
+        packages = [p for p in self.packages if importlib.util.find_spec(p) is None]
+        if packages:
+            return f"the {self.name} domain needs {', '.join(packages)}: pip install 'lram_agents[{self.extra}]'"
+        libraries = [debian for library, debian in self.system_libraries if ctypes.util.find_library(library) is None]
+        if libraries:
+            return f"the {self.name} domain needs the system package(s) {', '.join(libraries)}: apt-get install {' '.join(libraries)}"
+        return ""
+
     def available(self) -> bool:
-        """Whether the domain's simulator packages are installed (nothing is imported)."""
-        return all(importlib.util.find_spec(p) is not None for p in self.packages)
+        """Whether the domain's simulator and system libraries are installed (nothing is imported)."""
+        return not self.missing()
 
     def require(self) -> None:
-        """Raise :class:`MissingExtraError` naming the extra when the simulator is missing."""
-        missing = [p for p in self.packages if importlib.util.find_spec(p) is None]
-        if missing:
-            raise MissingExtraError(f"the {self.name} domain needs {', '.join(missing)}: pip install 'lram_agents[{self.extra}]'")
+        """Raise :class:`MissingExtraError` saying what to install when the domain cannot run."""
+        if self.missing():
+            raise MissingExtraError(self.missing())
 
 
 def _load() -> dict[str, Domain]:

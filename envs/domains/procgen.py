@@ -30,6 +30,7 @@ DOMAIN = Domain(
     name="procgen", id_prefix="Procgen", train_tasks=TRAIN_TASKS, holdout_tasks=HOLDOUT_TASKS, extra="procgen",
     packages=("envpool",), entry_point="lram_agents.envs.domains.procgen:make_env", max_episode_steps=None,
     note="envpool's Procgen (easy distribution by default); data here comes from short PPO runs",
+    system_libraries=(("Qt5Gui", "libqt5gui5"),),
 )
 
 
