@@ -109,3 +109,26 @@ def test_robosuite_script_reproduces_the_reference_table():
     row = REFERENCE["robosuite"]["lift"]
     assert score.success_rate == 1.0 and row["policy_success"] >= 0.9
     assert score.normalized == pytest.approx(normalized_score("robosuite", "lift", row["policy"]), abs=0.1)
+
+
+# One task per domain, with short episodes where the domain allows it (the agent is untrained).
+AGENT_TASKS = [("atari", "breakout", {"max_num_frames_per_episode": 400}), ("procgen", "coinrun", {}),
+               ("dmcontrol", "pendulum-swingup", {}), ("metaworld", "reach", {}), ("robosuite", "lift", {"horizon": 60})]
+
+
+def test_one_agent_acts_in_every_domain():
+    from conftest import SMALL_BACKBONES
+    from lram_agents.agent import Agent
+    from lram_agents.config import LRAMConfig
+    from lram_agents.model import LRAMModel
+
+    model = LRAMModel(LRAMConfig(backbone=SMALL_BACKBONES["xlstm-1:0"], max_state_dim=64, image_shape=(1, 64, 64)))
+    agent = Agent(model, seed=0)
+    played = []
+    for domain, task, env_kwargs in AGENT_TASKS:
+        if not domains.get(domain).available():
+            continue
+        (score,) = lram_agents.evaluate_suite(agent, domain, tasks=[task], episodes=1, env_kwargs=env_kwargs, progress=False).scores
+        assert score.episodes == 1 and np.isfinite(score.mean_return)
+        played.append(domain)
+    assert played, "no domain installed"
