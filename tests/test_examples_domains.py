@@ -42,6 +42,8 @@ def write_config(tmp_path, **settings) -> Path:
 def test_bad_settings_are_named():
     with pytest.raises(Exception, match="source"):
         from_dict(generate_data.DomainDataConfig, {"domain": "metaworld", "source": "dqn", "output": "x"})
+    with pytest.raises(Exception, match="noise_levels"):
+        from_dict(generate_data.DomainDataConfig, {"domain": "metaworld", "source": "expert", "output": "x", "noise_levels": [-1]})
     with pytest.raises(Exception, match="total_timesteps"):
         from_dict(generate_data.DomainDataConfig, {"domain": "dmcontrol", "source": "sac", "output": "x"})
     with pytest.raises(ValueError, match="'lift' is not a metaworld task"):
@@ -51,19 +53,19 @@ def test_bad_settings_are_named():
 @pytest.mark.skipif(not domains.get("metaworld").available(), reason=domains.get("metaworld").missing())
 def test_expert_data_with_noise_levels_shards_resumes_and_refuses(monkeypatch, tmp_path):
     config = write_config(tmp_path, domain="metaworld", source="expert", tasks=["reach", "push", "door-open"],
-                          noise_levels=[0.0, 1.0], episodes_per_level=2)
+                          noise_levels=[0.0, "random"], episodes_per_level=2)
     run(monkeypatch, config, "--shard", "1/2")  # tasks 1 of 0..2: push only
     output = tmp_path / "data"
     assert sorted(p.name for p in output.iterdir()) == ["push"]
     files = sorted((output / "push").glob("*.h5"))
-    assert [f.name for f in files] == ["noise0-0000000.h5", "noise1-0000000.h5"]
+    assert [f.name for f in files] == ["noise0-0000000.h5", "random-0000000.h5"]
     returns = {}
     for path in files:
         with h5py.File(path, "r") as f:
             assert f.attrs["domain"] == "metaworld" and f.attrs["env_id"] == "lram_agents/MetaWorld-push-v0"
             assert list(f["episodes/length"][:]) == [200, 200] and f["episodes/task"][0].decode() == "push"
             returns[json.loads(f.attrs["metadata"])["noise_std"]] = f["episodes/return"][:].mean()
-    assert returns[0.0] > returns[1.0]  # the expert beats its noisy self
+    assert returns[0.0] > returns["random"]  # the expert beats random actions
     before = files[0].stat().st_mtime_ns
     run(monkeypatch, config, "--shard", "1/2")
     assert files[0].stat().st_mtime_ns == before  # a finished task is not recorded again

@@ -54,13 +54,13 @@ class Domain:
         train_tasks, holdout_tasks: the paper's split (appendix A), task names in the paper's spelling.
         extra: ``pip install 'lram_agents[<extra>]'`` installs its simulator.
         packages: the modules that must import for the domain to work.
-        system_libraries: shared libraries it needs beyond them (``ctypes.util.find_library`` names),
-            with the Debian package that provides each.
         entry_point: ``module:function`` building one task's env (:func:`make` wraps it in :class:`DomainTask`).
         max_episode_steps: the time limit Gymnasium adds (``None``: the simulator ends episodes).
         score: ``"human"`` (Atari: (R - random) / (human - random)) or ``"data"`` (the task's minimum
             and maximum return in its data).
         note: what differs from the paper, in one sentence.
+        system_libraries: (``ctypes.util.find_library`` name, Debian package) of each shared library it
+            needs beyond its packages.
     """
 
     name: str

@@ -6,7 +6,8 @@
 A config names the domain, the tasks (``all``, ``train``, ``holdout`` or a list) and the source:
 
 * ``expert``: Meta-World's scripted experts (``metaworld.policies``), ``episodes_per_level`` episodes at
-  each Gaussian action-noise level of ``noise_levels`` (mixed-quality data, as offline data sets are);
+  each Gaussian action-noise level of ``noise_levels``, where the level ``random`` means uniformly random
+  actions (mixed-quality data, from expert to random, as offline data sets are);
 * ``scripted``: robosuite's pick-and-place script, with the same noise levels;
 * ``sac`` / ``ppo``: a Stable-Baselines3 learning run of ``total_timesteps`` per task, every episode it
   played kept in order (LRAM's DMControl recipe; PPO for Atari and Procgen); the final policy is
@@ -56,7 +57,7 @@ class DomainDataConfig:
     seed: int = 0
     env_kwargs: dict = field(default_factory=dict)
     # expert / scripted
-    noise_levels: list[float] = field(default_factory=lambda: [0.0])
+    noise_levels: list[float | str] = field(default_factory=lambda: [0.0])
     episodes_per_level: int = 20
     # sac / ppo
     total_timesteps: int = 0
@@ -66,7 +67,8 @@ class DomainDataConfig:
     def __post_init__(self):
         domains.get(self.domain)
         require(self.source in SOURCES, "source", self.source, f"must be one of {SOURCES}")
-        require(all(s >= 0 for s in self.noise_levels), "noise_levels", self.noise_levels, "must be >= 0")
+        require(all(s == "random" or (isinstance(s, (int, float)) and s >= 0) for s in self.noise_levels), "noise_levels",
+                self.noise_levels, "entries must be numbers >= 0 or 'random'")
         require(self.episodes_per_level >= 1, "episodes_per_level", self.episodes_per_level, "must be >= 1")
         if self.source in ("sac", "ppo"):
             require(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, "must be >= 1 for an RL source")
@@ -89,13 +91,16 @@ class DomainDataConfig:
 
 
 class NoisyPolicy:
-    """``policy(obs)`` plus N(0, std^2) noise per action dimension, clipped to the action bounds."""
+    """``policy(obs)`` plus N(0, std^2) noise per action dimension, clipped to the action bounds;
+    ``std="random"``: uniform actions instead (the policy is still called, so scripts keep their phase)."""
 
-    def __init__(self, policy, action_space: gym.spaces.Box, std: float, rng: np.random.Generator):
+    def __init__(self, policy, action_space: gym.spaces.Box, std: float | str, rng: np.random.Generator):
         self.policy, self.space, self.std, self.rng = policy, action_space, std, rng
 
     def __call__(self, observation):
         action = np.asarray(self.policy(observation), dtype=np.float32)
+        if self.std == "random":
+            return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
         if self.std > 0:
             action = action + self.rng.normal(0.0, self.std, action.shape).astype(np.float32)
         return np.clip(action, self.space.low, self.space.high)
@@ -120,7 +125,8 @@ def record_scripted(cfg: DomainDataConfig, task: str, index: int, staging: Path)
     for level, std in enumerate(cfg.noise_levels):
         seed = cfg.seed + 1000 * index + 100 * level
         writer = TrajectoryWriter(staging, env.observation_space, env.action_space, domain=cfg.domain, env_id=env_id,
-                                  episodes_per_file=cfg.episodes_per_level, prefix=f"noise{std:g}",
+                                  episodes_per_file=cfg.episodes_per_level,
+                                  prefix="random" if std == "random" else f"noise{std:g}",
                                   metadata={**cfg.recipe(), "noise_std": std, "task": task})
         noisy = NoisyPolicy(policy, env.action_space, std, np.random.default_rng(seed))
         summary = record(env, noisy, writer, episodes=cfg.episodes_per_level, seed=seed, task=task, progress=False)
