@@ -98,7 +98,8 @@ class SuiteResult:
         return path
 
     def plot(self, path: str | Path) -> Path:
-        """A bar chart of the normalised score per task, one colour per domain, domain means dashed."""
+        """A bar chart of the normalised score per task, one colour per domain, domain means dashed
+        ("n/a" where a task has no reference to normalise with)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -110,6 +111,9 @@ class SuiteResult:
             values = [np.nan_to_num(self.scores[i].normalized) for i in idx]
             ax.bar(idx, values, color=f"C{k}", label=f"{domain} (mean {summary['normalized']:.2f})")
             ax.hlines(summary["normalized"], idx[0] - 0.4, idx[-1] + 0.4, colors=f"C{k}", linestyles="dashed")
+            for i in idx:
+                if math.isnan(self.scores[i].normalized):  # no reference for this task: say so on the chart
+                    ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
         ax.set_xticks(range(len(self.scores)), [s.task for s in self.scores], rotation=90, fontsize=7)
         ax.set_ylabel("normalised score")
         ax.axhline(0, color="grey", linewidth=0.5)

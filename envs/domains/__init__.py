@@ -75,6 +75,9 @@ class Domain:
     note: str = ""
     system_libraries: tuple[tuple[str, str], ...] = ()
 
+    def __repr__(self) -> str:
+        return f"Domain({self.name!r}: {len(self.train_tasks)} train / {len(self.holdout_tasks)} hold-out tasks)"
+
     def __post_init__(self):
         overlap = set(self.train_tasks) & set(self.holdout_tasks)
         if overlap:
