@@ -205,3 +205,15 @@ def test_every_task_passes_check_env(env_id):
     env.reset(seed=0)
     env.step(env.action_space.sample())
     env.close()
+
+
+@pytest.mark.parametrize("module_name", domains.DOMAIN_MODULES)
+def test_every_domain_module_follows_the_pattern(module_name):
+    import importlib
+
+    module = importlib.import_module(f"lram_agents.envs.domains.{module_name}")
+    spec = module.DOMAIN
+    assert (spec.train_tasks, spec.holdout_tasks) == (module.TRAIN_TASKS, module.HOLDOUT_TASKS)
+    assert spec.entry_point == f"lram_agents.envs.domains.{module_name}:make_env" and callable(module.make_env)
+    assert spec.score in ("human", "data") and spec.extra and spec.packages
+    assert spec.name in domains.DOMAINS and domains.DOMAINS[spec.name] is spec
