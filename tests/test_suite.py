@@ -105,7 +105,8 @@ def test_metaworld_experts_reproduce_the_reference_table():
 def test_robosuite_script_reproduces_the_reference_table():
     from lram_agents.envs.domains.robosuite import scripted_policy
 
-    # two 500-step episodes: the mean of two returns lies within ~2.5 standard deviations of the table's
+    # two seeded 500-step episodes; the script's returns vary by 61 (std over the data's noise-free episodes,
+    # 0.13 normalised), so a mean of two lies within 0.2 of the table's about 97% of the time
     (score,) = lram_agents.evaluate_suite(scripted_policy, "robosuite", tasks=["lift"], episodes=2, seed=5, progress=False).scores
     row = REFERENCE["robosuite"]["lift"]
     assert score.success_rate == 1.0 and row["policy_success"] >= 0.9
