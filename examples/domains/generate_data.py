@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 import lram_agents  # noqa: F401  (registers the environments)
 from lram_agents.config_utils import from_dict, require
+from lram_agents.data.format import is_image_space
 from lram_agents.data.jobs import check_same_settings, parse_shard
 from lram_agents.data.learning_history import record_learning_history
 from lram_agents.data.recorder import TrajectoryWriter, record
@@ -139,8 +140,8 @@ def record_learning_run(cfg: DomainDataConfig, task: str, index: int, staging: P
     from stable_baselines3.common.env_util import make_vec_env
 
     env_id = domains.env_id(cfg.domain, task)
-    policy = "CnnPolicy" if cfg.domain in ("atari", "procgen") else "MlpPolicy"
     vec_env = make_vec_env(env_id, n_envs=cfg.n_envs, seed=cfg.seed + index, env_kwargs=cfg.env_kwargs)
+    policy = "CnnPolicy" if is_image_space(vec_env.observation_space) else "MlpPolicy"
     model = ALGORITHMS[cfg.source.upper()](policy, vec_env, seed=cfg.seed + index, verbose=0, **cfg.algorithm_kwargs)
     summary = record_learning_history(model, cfg.total_timesteps, staging, keep_every=1, history_id=index, task=task,
                                       domain=cfg.domain, episodes_per_file=1)  # LRAM: one episode per file
