@@ -130,7 +130,8 @@ def test_one_agent_acts_in_every_domain():
     for domain, task, env_kwargs in AGENT_TASKS:
         if not domains.get(domain).available():
             continue
-        (score,) = lram_agents.evaluate_suite(agent, domain, tasks=[task], episodes=1, env_kwargs=env_kwargs, progress=False).scores
+        result = lram_agents.evaluate_suite(agent, domain, tasks=[task], episodes=1, env_kwargs=env_kwargs, progress=False)
+        (score,) = result.scores
         assert score.episodes == 1 and np.isfinite(score.mean_return)
         played.append(domain)
     assert played, "no domain installed"
