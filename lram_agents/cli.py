@@ -109,6 +109,7 @@ def run_train(args: argparse.Namespace) -> None:
 
     from lram_agents.model import LRAMModel
     from lram_agents.run_configs import TrainConfig, build_model_config, build_sources, load_config_file
+    from lram_agents.training.distributed import shutdown_distributed
     from lram_agents.training.trainer import Trainer
 
     cfg = TrainConfig.from_dict(load_config_file(args.config))
@@ -121,6 +122,7 @@ def run_train(args: argparse.Namespace) -> None:
     result = trainer.fit(sources, args.steps or cfg.steps, validation=validation, resume=args.resume)
     if trainer.dist.is_main:
         print(f"trained to step {result.step}: loss {result.loss}, validation loss {result.val_loss}; model in {result.output_dir / 'model'}")
+    shutdown_distributed()
 
 
 def run_finetune(args: argparse.Namespace) -> None:
