@@ -202,3 +202,13 @@ def test_chunked_scan_matches_the_sequential_recurrence_in_outputs_and_gradients
     torch.testing.assert_close(h, h_ref, rtol=1e-9, atol=1e-9)
     for got, want in zip(grads, grads_ref):
         torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
+
+
+def test_scan_chunks_keep_temporaries_small():
+    from lram_agents.backbones.mamba import SCAN_CHUNK_BYTES, scan_chunk_tokens
+
+    assert scan_chunk_tokens(16, 128, 8) == 64  # Dark-Room backbones: capped at 64 tokens
+    assert scan_chunk_tokens(8, 1024, 16) == 32  # 16M preset, batch 8: 32 x 512 KB per token = 16 MiB
+    assert scan_chunk_tokens(256, 2048, 16) == 8  # never below 8 tokens
+    for batch, d_inner, d_state in [(16, 128, 8), (8, 1024, 16), (3, 300, 7)]:
+        assert scan_chunk_tokens(batch, d_inner, d_state) * batch * d_inner * d_state * 4 <= SCAN_CHUNK_BYTES

@@ -7,7 +7,7 @@ import succeeds:
 
 * ``"torch"`` (default, any device): the plain path below. The selective scan is mambapy's parallel
   scan, started from a carried SSM state, so a chunk of tokens (one timestep = 3 tokens) is one call;
-  long sequences run in chunks of :data:`SCAN_CHUNK` tokens that carry the state.
+  long sequences run in chunks (:func:`scan_chunk_tokens`) that carry the state.
 * ``"cuda"``: mamba-ssm's ``selective_scan_fn`` and causal-conv1d's ``causal_conv1d_fn``
   (:mod:`lram_agents.backbones.mamba_cuda`); needs ``pip install 'lram_agents[cuda]'`` and CUDA tensors.
 
@@ -157,13 +157,21 @@ def step_sizes_and_projections(mixer: MambaBlock, x: torch.Tensor):
     return F.softplus(mixer.dt_proj(delta)), B, C
 
 
-#: Tokens per chunk of the scan of a long sequence: its (B, 64, ED, N) temporaries stay small enough for the
-#: allocator to reuse (whole-sequence ones of > 32 MB came fresh from the OS at every step), and pscan pads a
-#: chunk, not the sequence, to a power of two. Measured on the Dark-Room backbones (16 x 600 tokens, one thread,
-#: CPU time of forward + backward + AdamW, interleaved, against the Transformer's): whole sequence 9.2x, chunks of
-#: 32 / 64 / 128 tokens 4.1 / 3.7 / 4.3x; recomputing chunks in the backward pass (torch.utils.checkpoint) to save
-#: memory cost 4.6x against 3.7x, so chunks are kept for autograd (no more memory than one whole-sequence scan).
-SCAN_CHUNK = 64
+#: Bytes of one (B, chunk, ED, N) temporary of the chunked scan. Chunks this small are reused by the allocator,
+#: where whole-sequence temporaries (> 32 MB) came fresh from the OS at every step; pscan also pads a chunk, not
+#: the sequence, to a power of two. Measured (forward + backward + AdamW, one thread, CPU time, one process per
+#: setting, ratio to the Transformer's step): Dark-Room backbones at 16 x 600 tokens, whole sequence 9.9x,
+#: chunks of 64 / 32 tokens 4.1 / 4.0x; 16M presets at 8 x 150 tokens, whole 12.6x, chunks of 64 (33.5 MB) /
+#: 32 (16.8 MB) 7.0 / 4.1x. Recomputing chunks in the backward pass (torch.utils.checkpoint) was slower (4.6x
+#: vs 3.7x at Dark-Room scale), so chunks are kept for autograd: no more memory than one whole-sequence scan.
+SCAN_CHUNK_BYTES = 16 * 2**20
+MAX_SCAN_CHUNK, MIN_SCAN_CHUNK = 64, 8
+
+
+def scan_chunk_tokens(batch: int, d_inner: int, d_state: int, itemsize: int = 4) -> int:
+    """Tokens per chunk: the largest power of two from 8 to 64 whose temporaries fit :data:`SCAN_CHUNK_BYTES`."""
+    fits = SCAN_CHUNK_BYTES // max(1, batch * d_inner * d_state * itemsize)
+    return max(MIN_SCAN_CHUNK, min(MAX_SCAN_CHUNK, 1 << max(0, int(fits).bit_length() - 1)))
 
 
 def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | None = None):
@@ -171,9 +179,9 @@ def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | N
 
     Shapes: x, delta (B, L, ED); A (ED, N); B, C (B, L, N); D (ED); h0 (B, ED, N) or None (zeros).
     Returns y (B, L, ED) and h_{L-1} (B, ED, N). Runs :func:`scan_chunk` on chunks of ``chunk`` tokens
-    (default :data:`SCAN_CHUNK`), each starting from the state the previous one ended in.
+    (default :func:`scan_chunk_tokens`), each starting from the state the previous one ended in.
     """
-    chunk = chunk or SCAN_CHUNK
+    chunk = chunk or scan_chunk_tokens(x.shape[0], x.shape[2], A.shape[1], delta.element_size())
     ys, h = [], h0
     for start in range(0, x.shape[1], chunk):
         part = slice(start, start + chunk)
