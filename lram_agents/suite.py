@@ -151,12 +151,12 @@ class PolicyGroup:
     def bind(self, vector_env) -> None:
         if not hasattr(vector_env, "envs"):
             raise TypeError(f"PolicyGroup needs a SyncVectorEnv (its envs), got {type(vector_env).__name__}")
-        self.policies = [self._build(env) for env in vector_env.envs]
+        self.policies = [self._build(env, i) for i, env in enumerate(vector_env.envs)]
         self.action_space = vector_env.single_action_space
 
-    def _build(self, env: gym.Env):
+    def _build(self, env: gym.Env, index: int):
         if isinstance(self.make_policy, str):
-            env.action_space.seed(0)
+            env.action_space.seed(index)  # reproducible, and different in each copy
             return as_policy(self.make_policy, env.action_space)
         return as_policy(self.make_policy(env), env.action_space)
 

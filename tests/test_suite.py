@@ -91,13 +91,17 @@ REFERENCE = load_reference()
 def test_metaworld_experts_reproduce_the_reference_table():
     from lram_agents.envs.domains.metaworld import expert_policy
 
-    tasks = ["reach", "button-press", "drawer-close", "bin-picking"]
+    # tasks where the expert's return varies little: per-episode std of its normalised score over the data's 20
+    # noise-free episodes <= 0.023 (bin-picking's is 0.25, too wide for 3 episodes), so 0.08 is > 5 standard
+    # deviations of the difference of a 3-episode and the table's 10-episode mean. seed=0 fixes Meta-World's set
+    # of task variations (drawn anew per env otherwise), so the test plays the same episodes on every run.
+    tasks = ["reach", "button-press", "drawer-close", "hand-insert"]
     result = lram_agents.evaluate_suite(lambda env: expert_policy(domains.task_of(env)[1]), "metaworld", tasks=tasks,
-                                        episodes=3, seed=123, progress=False)
+                                        episodes=3, seed=123, env_kwargs={"seed": 0}, progress=False)
     for score in result.scores:
         row = REFERENCE["metaworld"][score.task]
         assert score.success_rate >= row["policy_success"] - 0.35, score
-        assert score.normalized == pytest.approx(normalized_score("metaworld", score.task, row["policy"]), abs=0.15), score
+        assert score.normalized == pytest.approx(normalized_score("metaworld", score.task, row["policy"]), abs=0.08), score
 
 
 @needs_robosuite

@@ -24,7 +24,6 @@ HOLDOUT_TASKS = ("climber", "ninja", "plunder", "jumper")
 
 FRAME_SHAPE = (1, 64, 64)
 NUM_ACTIONS = 15
-_GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(3, 1, 1)  # as preprocessing.to_model_image
 
 DOMAIN = Domain(
     name="procgen", id_prefix="Procgen", train_tasks=TRAIN_TASKS, holdout_tasks=HOLDOUT_TASKS, extra="procgen",
@@ -43,9 +42,12 @@ def envpool_id(task: str, distribution_mode: str = "easy") -> str:
 
 
 def grey(frames: np.ndarray) -> np.ndarray:
-    """(..., 3, H, W) uint8 RGB -> (..., 1, H, W) uint8 grey."""
-    weighted = (frames.astype(np.float32) * _GREY_WEIGHTS).sum(axis=-3, keepdims=True)
-    return np.clip(np.rint(weighted), 0, 255).astype(np.uint8)
+    """(N, 3, H, W) uint8 RGB -> (N, 1, H, W) uint8 grey, exactly as the model's own image preprocessing."""
+    import torch
+
+    from lram_agents.preprocessing import to_model_image
+
+    return to_model_image(torch.from_numpy(frames), FRAME_SHAPE).numpy()
 
 
 class ProcgenEnv(gym.Env):
@@ -79,7 +81,7 @@ class ProcgenEnv(gym.Env):
         if seed is not None or self._pool is None:
             self._build(seed if seed is not None else int(self.np_random.integers(2**31 - 1)))
         obs, info = self._pool.reset()
-        return grey(obs[0]), _first(info)
+        return grey(obs)[0], _first(info)
 
     def step(self, action):
         if self._pool is None:
@@ -87,7 +89,7 @@ class ProcgenEnv(gym.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action {action!r} is not in {self.action_space}")
         obs, reward, terminated, truncated, info = self._pool.step(np.array([int(action)], dtype=np.int32))
-        return grey(obs[0]), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _first(info)
+        return grey(obs)[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), _first(info)
 
     def close(self):
         if self._pool is not None:
