@@ -2,7 +2,8 @@
 
 ``gym.make("lram_agents/MetaWorld-<task>-v0")`` is metaworld's ``Meta-World/MT1`` for ``<task>-v3``
 (a new random variation of the task, e.g. object and goal positions, at every reset; ``seed`` picks
-the set of variations), cut at 200 steps as in LRAM (Wolczyk et al. 2021), observations float32 (unbounded space).
+the set of variations; without it the set is drawn anew for each env, so ``reset(seed=s)`` replays an
+episode within one env but across processes only when ``seed`` is given too), cut at 200 steps as in LRAM (Wolczyk et al. 2021), observations float32 (unbounded space).
 ``info["success"]`` is 1.0 once the task is solved; episodes do not end at success. LRAM used the
 ``-v2`` tasks; metaworld 3 ships ``-v3`` versions of the same 50 tasks. Scores are data-normalised.
 
