@@ -102,9 +102,11 @@ def mlstm_chunkwise(
     chunk_size: int,
 ) -> tuple[torch.Tensor, MState]:
     """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size))."""
+    if q.shape[-2] <= chunk_size:
+        return mlstm_chunk(q, k, v, igate, fgate, state)
+    # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
     outputs = []
-    for start in range(0, q.shape[-2], chunk_size):
-        part = slice(start, start + chunk_size)
-        h, state = mlstm_chunk(q[..., part, :], k[..., part, :], v[..., part, :], igate[..., part], fgate[..., part], state)
+    for parts in zip(*(t.split(chunk_size, dim=-2) for t in (q, k, v)), igate.split(chunk_size, -1), fgate.split(chunk_size, -1)):
+        h, state = mlstm_chunk(*parts, state)
         outputs.append(h)
     return torch.cat(outputs, dim=-2), state

@@ -27,6 +27,7 @@ from xlstm import (
 
 from lram_agents.backbones.base import State, causal_conv, reset_to_empty
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
+from lram_agents.backbones.slstm import slstm_layer_forward
 from lram_agents.config_utils import require
 
 
@@ -163,13 +164,21 @@ class XLSTMBackbone(nn.Module):
 
     def _slstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:
         conv = state[f"{i}.conv"] if state is not None else None
-        # the package keeps the sLSTM state as (num_states, B, H); ours is batch-first
-        cell_state = state[f"{i}.slstm"].transpose(0, 1).contiguous() if state is not None else None
-        y, last = block.xlstm(block.xlstm_norm(x), conv_state=conv, slstm_state=cell_state, return_last_state=True)
-        out[f"{i}.conv"] = last["conv_state"]
-        out[f"{i}.slstm"] = last["slstm_state"].transpose(0, 1)
+        cell_state = state[f"{i}.slstm"] if state is not None else None
+        if self.config.slstm_backend == "vanilla":
+            y, out[f"{i}.conv"], out[f"{i}.slstm"] = slstm_layer_forward(block.xlstm, block.xlstm_norm(x), conv, cell_state)
+        else:
+            y, out[f"{i}.conv"], out[f"{i}.slstm"] = self._slstm_package(block, x, conv, cell_state)
         x = x + y
         return x + block.ffn(block.ffn_norm(x))
+
+    @staticmethod
+    def _slstm_package(block, x: torch.Tensor, conv: torch.Tensor | None, cell_state: torch.Tensor | None):
+        """The package's own sLSTM layer (its CUDA backend; the reference for :func:`slstm_layer_forward`)."""
+        # the package keeps the sLSTM state as (num_states, B, H); ours is batch-first
+        cell_state = cell_state.transpose(0, 1).contiguous() if cell_state is not None else None
+        y, last = block.xlstm(block.xlstm_norm(x), conv_state=conv, slstm_state=cell_state, return_last_state=True)
+        return y, last["conv_state"], last["slstm_state"].transpose(0, 1)
 
     # ---- plain reference path --------------------------------------------------------------------
     @torch.no_grad()
