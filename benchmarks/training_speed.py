@@ -10,6 +10,9 @@ runs one step of each, so noise from the shared machine falls on all of them ali
 median over rounds is reported, CPU time (``time.process_time``, the process's own work) beside wall
 time, and the ratio to the Transformer's step in the same run.
 
+``xlstm-7:1`` and ``mamba`` run with ``kernel="compiled"`` (their recurrences through ``torch.compile``;
+the first steps, untimed, compile them); ``*-plain`` rows are the same models on the plain eager path.
+
 Scales: ``darkroom`` is the Dark-Room comparison of the zoo (d_model 64, batch 16 x 600 tokens: 200
 timesteps of 3 tokens); ``16m`` are LRAM's Table-6 16M presets at LRAM's context (batch 8 x 150 tokens).
 Writes ``training_speed.csv`` and ``training_speed.md`` into ``--out``.
@@ -40,8 +43,9 @@ def darkroom_backbones() -> dict[str, object]:
     return {
         "transformer": TransformerConfig(d_model=64, num_layers=2, num_heads=4, max_positions=600),
         "xlstm-1:0": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, context_tokens=600),
-        "xlstm-7:1": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, slstm_at=[1], context_tokens=600),
+        "xlstm-7:1": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, slstm_at=[1], context_tokens=600, kernel="compiled"),
         "mamba": MambaConfig(d_model=64, num_layers=4, d_state=8, expand=2, kernel="compiled"),
+        "xlstm-7:1-plain": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, slstm_at=[1], context_tokens=600),
         "mamba-plain": MambaConfig(d_model=64, num_layers=4, d_state=8, expand=2),
     }
 
@@ -51,8 +55,9 @@ def preset_backbones(size: str = "16m") -> dict[str, object]:
     return {
         "transformer": preset("transformer", size).backbone,
         "xlstm-1:0": preset("xlstm", size, "1:0").backbone,
-        "xlstm-7:1": preset("xlstm", size, "7:1").backbone,
+        "xlstm-7:1": dataclasses.replace(preset("xlstm", size, "7:1").backbone, kernel="compiled"),
         "mamba": dataclasses.replace(preset("mamba", size).backbone, kernel="compiled"),
+        "xlstm-7:1-plain": preset("xlstm", size, "7:1").backbone,
         "mamba-plain": preset("mamba", size).backbone,
     }
 

@@ -6,14 +6,16 @@ For each backbone at matched size (the Table-6 presets) this measures, in one ru
   C timesteps (3C tokens) when the timed steps start;
 * throughput (timesteps/s over the batch) vs batch size at C = 1600;
 * the memory of the state / cache, and the process's resident memory;
-* the floor: one pass of the same weights (a matmul per weight matrix with the same number of rows)
-  plus one read of the state, at that batch size — no implementation can step faster than that;
+* the floor: the bytes a step must read (every weight it uses and the state or filled KV cache) over
+  the read bandwidth measured in the same run, between the timed steps, with the same thread count —
+  no implementation can step faster than that. (An earlier floor, a matmul per weight matrix, was
+  itself ~3x above streaming the same bytes and flattered every ratio.);
 * the `xlstm` package's own recurrent ``step`` loop (token by token), for reference;
 * with ``compile=True``, the recurrent models' compiled step (:func:`lram_agents.inference.make_step`)
   as extra rows ``<model>+compile``.
 
 Caches. This machine's L3 holds a 16M model's weights, so a tight loop re-reads them from cache.
-By default every timed step *and* every floor pass starts from flushed caches (a 512 MiB buffer is
+By default every timed step *and* every bandwidth read starts from flushed caches (a 512 MiB buffer is
 written first), as in an agent loop where the simulator runs between steps and the weights stream
 from DRAM; ``cold=False`` measures both hot instead.
 
@@ -61,6 +63,7 @@ class Measurement:
     state_mb: float
     rss_mb: float
     note: str = ""
+    cpu_ms: float = float("nan")  # median CPU time per step (time.process_time)
 
     @property
     def steps_per_s(self) -> float:
@@ -159,54 +162,63 @@ class CacheFlusher:
         self.buffer.add_(1.0)
 
 
-def _timed(fn, repeats: int, flush: CacheFlusher | None) -> np.ndarray:
-    times = []
+def _timed(fn, repeats: int, flush: CacheFlusher | None) -> tuple[np.ndarray, np.ndarray]:
+    """Wall and CPU seconds of each of ``repeats`` calls (caches flushed before each when ``flush``)."""
+    wall, cpu = [], []
     for _ in range(repeats):
         if flush is not None:
             flush()
-        begin = time.perf_counter()
+        begin, begin_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - begin)
-    return np.array(times)
+        wall.append(time.perf_counter() - begin)
+        cpu.append(time.process_time() - begin_cpu)
+    return np.array(wall), np.array(cpu)
 
 
-def floor_pass(model: LRAMModel, batch: int, state: State, context: int):
-    """One pass over the weights a step uses (matmuls of 3*batch rows) and one read of the state it
-    holds after ``context`` timesteps: no step can cost less. Returns the pass as a function."""
+def step_bytes(model: LRAMModel, state: State, context: int) -> int:
+    """Bytes a step must read at least: every weight it uses (all but an unused image encoder) and the
+    state it holds after ``context`` timesteps (a KV cache only as far as it is filled)."""
     skip = {id(p) for p in model.image_encoder.parameters()} if model.image_encoder is not None else set()
-    matrices = [p.detach() for p in model.parameters() if id(p) not in skip and p.dim() == 2 and p.shape[0] > 1]
-    others = [p.detach() for p in model.parameters() if id(p) not in skip and not (p.dim() == 2 and p.shape[0] > 1)]
-    rows = {(w.shape[1], w.dtype): torch.randn(3 * batch, w.shape[1], dtype=w.dtype) for w in matrices}
-    held = _held_state(state, context)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters() if id(p) not in skip)
+    return weights + sum(t.numel() * t.element_size() for t in _held_state(state, context))
 
-    def once():
-        for w in matrices:
-            torch.mm(rows[w.shape[1], w.dtype], w.t())
-        for t in others + held:
-            t.sum()
 
-    return once
+def read_bandwidth(buffer: torch.Tensor, flush: CacheFlusher | None) -> float:
+    """Bytes per second of one plain read of ``buffer`` (a sum over it), from flushed caches when ``flush``:
+    the rate at which a step can at best stream its weights and state, with this run's thread count."""
+    if flush is not None:
+        flush()
+    begin = time.perf_counter()
+    buffer.sum()
+    return buffer.numel() * buffer.element_size() / (time.perf_counter() - begin)
 
 
 def time_step_and_floor(step, model: LRAMModel, state: State, batch: int, context: int, steps: int,
-                        flush: CacheFlusher | None, rounds: int = 4, warmup: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds per step and per floor pass, measured in alternating rounds so that both see the
-    same machine (this 2-core machine's speed drifts by ~20% within a minute)."""
+                        flush: CacheFlusher | None, rounds: int = 4, warmup: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wall seconds per step, CPU seconds per step and the floor's seconds, measured in alternating rounds so
+    that both see the same machine (this 2-core machine's speed drifts by ~20% within a minute).
+
+    The floor is :func:`step_bytes` over the read bandwidth measured between the rounds, on a buffer as large
+    as those bytes (at least 64 MiB, so that it comes from DRAM like the flushed step's weights)."""
     inputs = step_inputs(batch)
     held = {"state": state}
 
     def one_step():
         held["state"] = step(inputs, held["state"]).state
 
-    floor = floor_pass(model, batch, state, context)
-    step_times, floor_times = [], []
+    needed = step_bytes(model, state, context)
+    buffer = torch.ones(max(needed, 64 * 2**20) // 4)
+    step_times, cpu_times, bandwidths = [], [], []
     with torch.inference_mode():
         _timed(one_step, warmup, None)
-        floor()
+        read_bandwidth(buffer, None)
         for _ in range(rounds):
-            step_times.append(_timed(one_step, max(1, steps // rounds), flush))
-            floor_times.append(_timed(floor, 2, flush))
-    return np.concatenate(step_times), np.concatenate(floor_times)
+            wall, cpu = _timed(one_step, max(1, steps // rounds), flush)
+            step_times.append(wall)
+            cpu_times.append(cpu)
+            bandwidths += [read_bandwidth(buffer, flush) for _ in range(2)]
+    floor = needed / np.array(bandwidths)
+    return np.concatenate(step_times), np.concatenate(cpu_times), floor
 
 
 def _held_state(state: State, context: int) -> list[torch.Tensor]:
@@ -254,9 +266,9 @@ def measure(name: str, model: LRAMModel, kind: str, batch: int, context: int, st
         return Measurement(kind, label, batch, context, float("nan"), float("nan"), float("nan"), need / 2**20, float("nan"), note)
     state = filled_state(model, batch, context, fill)
     step = make_step(model, compile=compile, precision=precision)
-    times, floor = time_step_and_floor(step, model, state, batch, context, steps, flush)
+    times, cpu, floor = time_step_and_floor(step, model, state, batch, context, steps, flush)
     m = Measurement(kind, label, batch, context, 1e3 * np.median(times), 1e3 * np.percentile(times, 95), 1e3 * np.median(floor),
-                    state_bytes(state, context) / 2**20, rss_mb())
+                    state_bytes(state, context) / 2**20, rss_mb(), cpu_ms=1e3 * float(np.median(cpu)))
     del state
     return m
 
@@ -306,12 +318,13 @@ def markdown_tables(results: list[Measurement], reference: str = "transformer") 
     lines = []
     names = list(dict.fromkeys(r.model for r in results))
     for batch in BATCHES:
-        lines += [f"\n**Latency per timestep (ms), batch {batch}** — in brackets: × floor; last columns: {reference} / model\n"]
+        lines += [f"\n**Latency per timestep (ms, wall / CPU), batch {batch}** — in brackets: wall × floor; last columns: "
+                  f"{reference} / model\n"]
         lines.append("| C | " + " | ".join(names) + " | " + " | ".join(f"{reference}/{n}" for n in names if n != reference) + " |")
         lines.append("|---" * (1 + len(names) + len(names) - 1) + "|")
         for context in CONTEXTS:
             row = {r.model: r for r in results if r.kind == "latency" and r.batch == batch and r.context == context}
-            cells = [f"{row[n].median_ms:.1f} ({row[n].ratio_to_floor:.2f}×)" if n in row and row[n].median_ms == row[n].median_ms else "—" for n in names]
+            cells = [f"{row[n].median_ms:.2f} / {row[n].cpu_ms:.2f} ({row[n].ratio_to_floor:.2f}×)" if n in row and row[n].median_ms == row[n].median_ms else "—" for n in names]
             ratios = [_ratio(row.get(reference), row.get(n)) for n in names if n != reference]
             lines.append(f"| {context} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     lines += [f"\n**Throughput (timesteps/s), C = {THROUGHPUT_CONTEXT}**\n", "| batch | " + " | ".join(names) + " |", "|---" * (1 + len(names)) + "|"]

@@ -56,3 +56,19 @@ def test_env_loop_times_the_agent_and_the_simulator():
     result = bench.env_loop("xlstm", config, "lram_agents/TMaze-v0", episodes=2, env_kwargs={"corridor_length": 8})
     assert result.steps == 10 and result.agent_ms > 0 and result.env_ms > 0
     assert "xlstm" in bench.loop_table([result], "lram_agents/TMaze-v0")
+
+
+def test_floor_is_the_bytes_a_step_reads_over_the_measured_bandwidth():
+    xl, tf = _tiny("xlstm"), bench.with_capacity(_tiny("transformer"), context=30, steps=10)
+    weights = {m: sum(p.numel() * p.element_size() for p in m.parameters()) for m in (xl, tf)}  # no image encoder
+    state = bench.filled_state(xl, 2, 10)
+    assert bench.step_bytes(xl, state, 10) == weights[xl] + sum(t.numel() * 4 for t in state.values() if t.is_floating_point())
+    # a KV cache counts only as far as it is filled: 10 timesteps more = 30 tokens x layers x (k, v) x d_model x 4 bytes
+    cache = bench.filled_state(tf, 1, 30)
+    grown = bench.step_bytes(tf, cache, 30) - bench.step_bytes(tf, cache, 20)
+    assert grown == 30 * tf.config.backbone.num_layers * 2 * tf.config.backbone.d_model * 4
+    bandwidth = bench.read_bandwidth(torch.ones(2**20), None)
+    assert 1e8 < bandwidth < 1e13  # bytes/s of a plain read: between 0.1 GB/s and 10 TB/s
+    wall, cpu, floor = bench.time_step_and_floor(xl, xl, state, 2, 10, steps=4, flush=None, rounds=2, warmup=1)
+    assert len(wall) == len(cpu) == 4 and len(floor) == 4
+    assert all(0 < f < 1 for f in floor) and all(c > 0 for c in cpu)

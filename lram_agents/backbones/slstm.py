@@ -26,13 +26,15 @@ NUM_STATES = 4  # h, c, n, m
 
 
 def slstm_layer_forward(
-    layer: nn.Module, x: torch.Tensor, conv_state: torch.Tensor | None, cell_state: torch.Tensor | None
+    layer: nn.Module, x: torch.Tensor, conv_state: torch.Tensor | None, cell_state: torch.Tensor | None,
+    compiled: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The package's ``sLSTMLayer.forward(x, conv_state, slstm_state, return_last_state=True)``.
 
     Args:
         layer: an ``xlstm`` ``sLSTMLayer`` (vanilla backend).
         x: (B, L, H).  conv_state: (B, K-1, H) or None (zeros).  cell_state: (B, 4, H) or None (empty).
+        compiled: run the recurrence through :func:`compiled_run` (fewer, fused calls per token).
     Returns:
         y (B, L, H), the new conv state (B, K-1, H) and the new cell state (B, 4, H) (h, c, n, m).
     """
@@ -52,8 +54,8 @@ def slstm_layer_forward(
     bias = layer.slstm_cell._bias.view(4, H)  # gate-major, as the package's vanilla cell keeps it
     pre = (gates + bias).view(B, L, 4, heads, head_dim).permute(1, 3, 0, 2, 4)  # (L, NH, B, 4, DH)
     recurrent = layer.slstm_cell._recurrent_kernel.transpose(1, 2)  # (NH, DH, 4*DH)
-    hs, (h, c, n, m) = _recurrence(pre.reshape(L, heads, B, 4 * head_dim), recurrent, _head_major(cell_state, heads))
-    y = layer.dropout(torch.stack(hs, dim=2))  # (NH, B, L, DH)
+    hs, (h, c, n, m) = _recurrence(pre.reshape(L, heads, B, 4 * head_dim), recurrent, _head_major(cell_state, heads), compiled)
+    y = layer.dropout(torch.cat(hs, dim=0).permute(1, 2, 0, 3))  # (NH, B, L, DH)
     out = layer.group_norm(y.transpose(0, 1))  # (B, NH, L, DH)
     out = out.transpose(1, 2).reshape(B, L, H)
     new_state = torch.stack([h, c, n, m], dim=0).permute(2, 0, 1, 3).reshape(B, NUM_STATES, H)
@@ -68,10 +70,11 @@ def _head_major(cell_state: torch.Tensor | None, heads: int) -> tuple[torch.Tens
     return tuple(cell_state.view(B, NUM_STATES, heads, H // heads).permute(1, 2, 0, 3).unbind(0))
 
 
-def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.Tensor, ...] | None):
+def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.Tensor, ...] | None, compiled: bool):
     """The cell over L tokens. pre: (L, NH, B, 4*DH) input pre-activations + bias; recurrent: (NH, DH, 4*DH).
 
-    Returns the list of L outputs h_t (NH, B, DH) and the final (h, c, n, m).
+    Returns the outputs h_t as a list of (T, NH, B, DH) pieces and the final (h, c, n, m). The first token runs
+    apart (it alone may start from an empty state); the rest in chunks, compiled if ``compiled``.
     """
     L, heads, B, four_dh = pre.shape
     head_dim = four_dh // 4
@@ -80,23 +83,52 @@ def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.T
         h, c, n, m = zeros, zeros, zeros, zeros
     else:
         h, c, n, m = state
-    outputs = []
-    for t in range(L):
-        raw = torch.baddbmm(pre[t], h, recurrent).view(heads, B, 4, head_dim)
-        i_raw, f_raw, z_raw, o_raw = raw.unbind(2)
-        log_f_plus_m = m + F.logsigmoid(f_raw)
-        if state is None and t == 0:
-            m_new = i_raw  # empty state: nothing to decay (the package's rule when all n == 0)
-        elif t == 0:
-            # rows reset to the empty state (n == 0) start like an empty state; the rest as always
-            m_new = torch.where(n == 0, i_raw, torch.maximum(i_raw, log_f_plus_m))
-        else:
-            m_new = torch.maximum(i_raw, log_f_plus_m)
-        i_gate = torch.exp(i_raw - m_new)
-        f_gate = torch.exp(log_f_plus_m - m_new)
-        c = torch.addcmul(f_gate * c, i_gate, torch.tanh(z_raw))
-        n = torch.addcmul(i_gate, f_gate, n)
-        h = torch.sigmoid(o_raw) * c / n
-        m = m_new
-        outputs.append(h)
+    h, c, n, m = _cell(torch.baddbmm(pre[0], h, recurrent), c, n, m, "empty" if state is None else "carried")
+    outputs = [h.unsqueeze(0)]
+    run = compiled_run() if compiled else run_tokens
+    for part in pre[1:].split(COMPILED_CHUNK):
+        hs, (h, c, n, m) = run(part, recurrent, h, c, n, m)
+        outputs.append(hs)
     return outputs, (h, c, n, m)
+
+
+#: Tokens per call of the compiled recurrence (unrolled; compile time grows with it). Dark-Room xLSTM [7:1], training
+#: step (one thread, CPU time): eager 894 ms, compiled chunks of 8 / 16 tokens 796 / 770 ms (the Transformer: 297).
+COMPILED_CHUNK = 16
+_compiled_run = None
+
+
+def compiled_run():
+    """:func:`run_tokens` under ``torch.compile`` (built on first use; one graph per chunk shape)."""
+    global _compiled_run
+    if _compiled_run is None:
+        _compiled_run = torch.compile(run_tokens, dynamic=False, fullgraph=True)
+    return _compiled_run
+
+
+def run_tokens(pre: torch.Tensor, recurrent: torch.Tensor, h, c, n, m):
+    """The cell over the tokens of ``pre`` (T, NH, B, 4*DH) from a running state; outputs stacked (T, NH, B, DH)."""
+    hs = []
+    for t in range(pre.shape[0]):
+        h, c, n, m = _cell(torch.baddbmm(pre[t], h, recurrent), c, n, m, "running")
+        hs.append(h)
+    return torch.stack(hs), (h, c, n, m)
+
+
+def _cell(raw: torch.Tensor, c: torch.Tensor, n: torch.Tensor, m: torch.Tensor, first: str):
+    """One token's gates and state update from its pre-activations raw (NH, B, 4*DH)."""
+    heads, B, four_dh = raw.shape
+    i_raw, f_raw, z_raw, o_raw = raw.view(heads, B, 4, four_dh // 4).unbind(2)
+    log_f_plus_m = m + F.logsigmoid(f_raw)
+    if first == "empty":
+        m_new = i_raw  # empty state: nothing to decay (the package's rule when all n == 0)
+    elif first == "carried":
+        # rows reset to the empty state (n == 0) start like an empty state; the rest as always
+        m_new = torch.where(n == 0, i_raw, torch.maximum(i_raw, log_f_plus_m))
+    else:
+        m_new = torch.maximum(i_raw, log_f_plus_m)
+    i_gate = torch.exp(i_raw - m_new)
+    f_gate = torch.exp(log_f_plus_m - m_new)
+    c = torch.addcmul(f_gate * c, i_gate, torch.tanh(z_raw))
+    n = torch.addcmul(i_gate, f_gate, n)
+    return torch.sigmoid(o_raw) * c / n, c, n, m_new

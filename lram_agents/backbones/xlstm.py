@@ -44,6 +44,9 @@ class XLSTMConfig:
     qkv_proj_blocksize: int = 4
     ffn_proj_factor: float = 1.3  # feed-forward of the sLSTM blocks
     slstm_backend: Literal["vanilla", "cuda"] = "vanilla"
+    # "compiled": while gradients are recorded, the sLSTM recurrence runs in torch.compile'd chunks (fewer,
+    # fused calls per token; each new shape compiles once, ~30 s on CPU). "torch": plain eager PyTorch.
+    kernel: Literal["torch", "compiled"] = "torch"
     chunk_size: int = 64  # tokens per chunk in the chunkwise mLSTM (training memory ~ L * chunk_size)
     context_tokens: int = 256  # size of the package's causal mask, used by its parallel forward only
     dropout: float = 0.0
@@ -58,6 +61,7 @@ class XLSTMConfig:
         bad = [i for i in self.slstm_at if not 0 <= i < self.num_blocks]
         require(not bad, "slstm_at", self.slstm_at, f"positions must lie in [0, {self.num_blocks - 1}]")
         require(self.slstm_backend in ("vanilla", "cuda"), "slstm_backend", self.slstm_backend, "must be 'vanilla' or 'cuda'")
+        require(self.kernel in ("torch", "compiled"), "kernel", self.kernel, "must be 'torch' or 'compiled'")
         require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
         require(self.proj_factor > 0 and self.ffn_proj_factor > 0, "proj_factor", self.proj_factor, "must be > 0")
 
@@ -166,7 +170,10 @@ class XLSTMBackbone(nn.Module):
         conv = state[f"{i}.conv"] if state is not None else None
         cell_state = state[f"{i}.slstm"] if state is not None else None
         if self.config.slstm_backend == "vanilla":
-            y, out[f"{i}.conv"], out[f"{i}.slstm"] = slstm_layer_forward(block.xlstm, block.xlstm_norm(x), conv, cell_state)
+            compiled = self.config.kernel == "compiled" and torch.is_grad_enabled()
+            y, out[f"{i}.conv"], out[f"{i}.slstm"] = slstm_layer_forward(
+                block.xlstm, block.xlstm_norm(x), conv, cell_state, compiled=compiled
+            )
         else:
             y, out[f"{i}.conv"], out[f"{i}.slstm"] = self._slstm_package(block, x, conv, cell_state)
         x = x + y
