@@ -56,3 +56,43 @@ def test_agent_with_the_compiled_step_acts_like_the_plain_agent():
 def test_unknown_precision_is_named():
     with pytest.raises(ValueError, match="'fp16'"):
         make_step(LRAMModel(small_config("transformer")), precision="fp16")
+
+
+def test_auto_compiles_after_the_threshold_and_acts_as_before(monkeypatch):
+    import lram_agents.inference as inference
+
+    monkeypatch.setattr(inference, "AUTO_COMPILE_AFTER", 3)
+    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
+    obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
+    plain, auto = Agent(model, None, *spaces, compile=False, deterministic=True), Agent(model, None, *spaces, deterministic=True)
+    compiled_at = []
+    for t, o in enumerate(obs):
+        assert np.array_equal(plain.act_batch(o, [0.1] * 3), auto.act_batch(o, [0.1] * 3))
+        compiled_at.append(auto._step_fn.compiled is not None)
+    assert compiled_at == [False, False, False, True, True, True]
+    assert plain._step_fn.compiled is None
+
+
+def test_a_step_that_fails_to_compile_warns_and_stays_plain(monkeypatch):
+    import lram_agents.inference as inference
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    step = inference.StepFunction(model, compile=True)
+    step.compiled = broken
+    steps = random_timesteps(2, 1)
+    with torch.inference_mode():
+        with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+            out = step(steps)
+        torch.testing.assert_close(out.logits, model(steps).logits)
+        step(steps)  # no second warning: the plain path for good
+    assert step.compiled is None and step.mode is False
+
+
+def test_compile_setting_is_checked():
+    model = LRAMModel(small_config("xlstm-1:0"))
+    with pytest.raises(ValueError, match="'yes'"):
+        Agent(model, None, compile="yes")
