@@ -9,6 +9,11 @@ kept head-major inside the loop so that each token is one ``baddbmm`` (recurrent
 and a few element-wise ops. The package's layer stays the reference (tests compare outputs, states
 and gradients) and the only path for the CUDA backend.
 
+One difference, by design: a row reset to the empty state (n = 0) in a batch whose other rows carry on
+starts here like an empty state (m = i~); the package does that only when *every* row is empty. Outputs
+h and the ratio c / n are the same either way; m and the common scale of c and n differ until the
+stabiliser catches up.
+
 Cell (xLSTM paper, eqs. 8-17, stabilised): with pre-activations i~, f~, z~, o~ (input + R h_{t-1} + b),
 m_t = max(i~, m_{t-1} + log σ(f~)), i = exp(i~ - m_t), f = exp(m_{t-1} + log σ(f~) - m_t),
 c_t = f c_{t-1} + i tanh z~, n_t = f n_{t-1} + i, h_t = σ(o~) c_t / n_t.
@@ -86,7 +91,7 @@ def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.T
     h, c, n, m = _cell(torch.baddbmm(pre[0], h, recurrent), c, n, m, "empty" if state is None else "carried")
     outputs = [h.unsqueeze(0)]
     run = compiled_run() if compiled else run_tokens
-    for part in pre[1:].split(COMPILED_CHUNK):
+    for part in pre[1:].split(COMPILED_CHUNK) if pre.shape[0] > 1 else ():
         hs, (h, c, n, m) = run(part, recurrent, h, c, n, m)
         outputs.append(hs)
     return outputs, (h, c, n, m)
