@@ -29,6 +29,9 @@ def main(argv=None) -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="weights of the timed steps")
     parser.add_argument("--hot", action="store_true", help="do not flush the caches before each timed step / floor pass")
     parser.add_argument("--compile", action="store_true", help="add torch.compile'd recurrent steps (+compile rows)")
+    parser.add_argument("--contexts", type=int, nargs="*", default=list(bench.CONTEXTS), help="timesteps held (latency cells)")
+    parser.add_argument("--batches", type=int, nargs="*", default=list(bench.BATCHES), help="batch sizes (latency cells)")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the throughput-vs-batch cells")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     parser.add_argument("--env-loop", default="lram_agents/TMaze-v0", help="env id of the env-in-the-loop run ('' to skip)")
     parser.add_argument("--loop-corridor", type=int, default=None, help="T-Maze corridor length (quick: 298, full: 8190)")
@@ -38,10 +41,11 @@ def main(argv=None) -> None:
     with bench.threads(args.threads):
         configs = bench.benchmark_models(args.size)
         names = args.models or list(configs)
-        total = sum(len(bench.suite_cells(args.compile and configs[n].backbone.type != "transformer")) for n in names)
+        cells = dict(contexts=args.contexts, batches=args.batches, throughput=not args.no_throughput)
+        total = sum(len(bench.suite_cells(args.compile and configs[n].backbone.type != "transformer", **cells)) for n in names)
         with tqdm(total=total, desc="benchmark", file=sys.stdout) as bar:
             results = bench.run_suite(args.size, args.quick, args.fill, names, args.memory_budget_gb, cold=not args.hot,
-                                      compile=args.compile, precision=args.precision, progress=lambda r: bar.update())
+                                      compile=args.compile, precision=args.precision, progress=lambda r: bar.update(), **cells)
         package_ms = bench.xlstm_package_step_ms(configs["xlstm-1:0"]) if "xlstm-1:0" in names else None
         loops = []
         if args.env_loop:
@@ -54,8 +58,8 @@ def main(argv=None) -> None:
                     loops.append(bench.env_loop(name, configs[name], args.env_loop, episodes, kwargs, compile=True))
     bench.write_csv(results, args.out / "results.csv")
     table = bench.markdown_tables(results)
-    if package_ms is not None:
-        ours = next(r for r in results if r.model == "xlstm-1:0" and r.kind == "latency" and r.batch == 1 and r.context == 50)
+    ours = next((r for r in results if r.model == "xlstm-1:0" and r.kind == "latency" and r.batch == 1), None)
+    if package_ms is not None and ours is not None:
         table += (f"\nThe `xlstm` package's own `step` (3 tokens, one at a time), xlstm-1:0, batch 1: {package_ms:.1f} ms per "
                   f"timestep = {package_ms / ours.median_ms:.1f}× ours ({ours.median_ms:.1f} ms).\n")
     skipped = [r for r in results if r.note]

@@ -85,11 +85,12 @@ class Row:
 class StepTimer:
     """One backbone with its optimizer and a fixed random batch."""
 
-    def __init__(self, config, batch: int, tokens: int, seed: int = 0):
+    def __init__(self, config, batch: int, tokens: int, seed: int = 0, device: str = "cpu"):
         torch.manual_seed(seed)
-        self.backbone = build_backbone(config).train()
+        self.backbone = build_backbone(config).train().to(device)
         self.optimizer = torch.optim.AdamW(self.backbone.parameters(), lr=1e-4, weight_decay=0.01)
-        self.inputs = torch.randn(batch, tokens, self.backbone.d_model)
+        self.inputs = torch.randn(batch, tokens, self.backbone.d_model, device=device)
+        self.sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
         self.cpu: list[float] = []
         self.wall: list[float] = []
 
@@ -99,6 +100,7 @@ class StepTimer:
         y.square().mean().backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.sync()  # on CUDA, wall time is the measure (CPU time counts only the host's work)
         if timed:
             self.cpu.append((time.process_time() - cpu) * 1e3)
             self.wall.append((time.perf_counter() - wall) * 1e3)
@@ -108,11 +110,12 @@ class StepTimer:
         return sum(p.numel() for p in self.backbone.parameters())
 
 
-def measure_scale(scale: str, rounds: int, warmup: int, names: list[str] | None = None, progress=None) -> list[Row]:
+def measure_scale(scale: str, rounds: int, warmup: int, names: list[str] | None = None, progress=None,
+                  device: str = "cpu") -> list[Row]:
     """Interleaved steps of every backbone of ``scale``; rows with ratios to the Transformer's."""
     make_configs, batch, tokens = SCALES[scale]
     configs = {n: c for n, c in make_configs().items() if names is None or n in names or n == "transformer"}
-    timers = {name: StepTimer(config, batch, tokens) for name, config in configs.items()}
+    timers = {name: StepTimer(config, batch, tokens, device=device) for name, config in configs.items()}
     for _ in range(warmup):
         for timer in timers.values():
             timer.step(timed=False)
@@ -154,6 +157,7 @@ def main(argv=None) -> list[Row]:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (on CUDA compare the wall-time column)")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -162,7 +166,7 @@ def main(argv=None) -> list[Row]:
     rows: list[Row] = []
     with tqdm(total=args.rounds * len(args.scales), desc="training speed") as bar:
         for scale in args.scales:
-            rows += measure_scale(scale, args.rounds, args.warmup, args.backbones, progress=bar.update)
+            rows += measure_scale(scale, args.rounds, args.warmup, args.backbones, progress=bar.update, device=args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, args.threads)
     (args.out / "training_speed.md").write_text(table)

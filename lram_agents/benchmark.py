@@ -273,19 +273,20 @@ def measure(name: str, model: LRAMModel, kind: str, batch: int, context: int, st
     return m
 
 
-def suite_cells(compile: bool) -> list[tuple[str, int, int, bool]]:
+def suite_cells(compile: bool, contexts=CONTEXTS, batches=BATCHES, throughput: bool = True) -> list[tuple[str, int, int, bool]]:
     """(kind, batch, context, compiled) of every measurement for one model."""
-    cells = [("latency", b, c, False) for b in BATCHES for c in CONTEXTS]
-    cells += [("throughput", b, THROUGHPUT_CONTEXT, False) for b in THROUGHPUT_BATCHES]
+    cells = [("latency", b, c, False) for b in batches for c in contexts]
+    if throughput:
+        cells += [("throughput", b, THROUGHPUT_CONTEXT, False) for b in THROUGHPUT_BATCHES]
     if compile:  # one graph per batch size; contexts do not change a recurrent step's shapes
-        cells += [("latency", b, c, True) for b in BATCHES for c in CONTEXTS]
+        cells += [("latency", b, c, True) for b in batches for c in contexts]
     return cells
 
 
 def run_suite(size: str = "16m", quick: bool = True, fill: str = "synthetic", models: list[str] | None = None,
               memory_budget_gb: float = 8.0, cold: bool = True, compile: bool = False, precision: str = "fp32",
-              progress=None) -> list[Measurement]:
-    """All latency and throughput cells for the chosen models; ``progress`` is called per cell."""
+              progress=None, contexts=CONTEXTS, batches=BATCHES, throughput: bool = True) -> list[Measurement]:
+    """All latency (``contexts`` x ``batches``) and throughput cells for the chosen models; ``progress`` is called per cell."""
     configs = benchmark_models(size)
     names = models or list(configs)
     steps = 20 if quick else 200
@@ -295,7 +296,7 @@ def run_suite(size: str = "16m", quick: bool = True, fill: str = "synthetic", mo
         torch.manual_seed(0)
         model = LRAMModel(configs[name]).eval()
         recurrent = configs[name].backbone.type != "transformer"  # a growing cache would recompile every step
-        for kind, batch, context, compiled in suite_cells(compile and recurrent):
+        for kind, batch, context, compiled in suite_cells(compile and recurrent, contexts, batches, throughput):
             results.append(measure(name, model, kind, batch, context, steps, fill, memory_budget_gb * 2**30, flush, compiled,
                                    precision))
             if progress:

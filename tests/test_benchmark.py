@@ -72,3 +72,26 @@ def test_floor_is_the_bytes_a_step_reads_over_the_measured_bandwidth():
     wall, cpu, floor = bench.time_step_and_floor(xl, xl, state, 2, 10, steps=4, flush=None, rounds=2, warmup=1)
     assert len(wall) == len(cpu) == 4 and len(floor) == 4
     assert all(0 < f < 1 for f in floor) and all(c > 0 for c in cpu)
+
+
+def test_training_speed_script_times_every_backbone_against_the_transformer(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from lram_agents.backbones.mamba import MambaConfig
+    from lram_agents.backbones.transformer import TransformerConfig
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "training_speed.py"
+    spec = importlib.util.spec_from_file_location("training_speed", path)
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "training_speed", script)  # dataclasses look their module up there
+    spec.loader.exec_module(script)
+    tiny = {"transformer": TransformerConfig(d_model=16, num_layers=1, num_heads=2, max_positions=24),
+            "mamba": MambaConfig(d_model=16, num_layers=1, d_state=4)}
+    monkeypatch.setitem(script.SCALES, "tiny", (lambda: tiny, 2, 24))
+    rows = script.main(["--scales", "tiny", "--rounds", "2", "--warmup", "1", "--out", str(tmp_path)])
+    assert [r.backbone for r in rows] == ["transformer", "mamba"]
+    assert rows[0].ratio_cpu == 1.0 and rows[1].cpu_ms > 0 and rows[1].ratio_cpu == rows[1].cpu_ms / rows[0].cpu_ms
+    assert "| tiny | mamba |" in (tmp_path / "training_speed.md").read_text()
+    assert len((tmp_path / "training_speed.csv").read_text().splitlines()) == 3
