@@ -7,8 +7,9 @@ For each backbone at matched size (the Table-6 presets) this measures, in one ru
 * throughput (timesteps/s over the batch) vs batch size at C = 1600;
 * the memory of the state / cache, and the process's resident memory;
 * the floor: the bytes a step must read (every weight it uses and the state or filled KV cache) over
-  the read bandwidth measured in the same run, between the timed steps, with the same thread count —
-  no implementation can step faster than that. (An earlier floor, a matmul per weight matrix, was
+  the read bandwidth, or the FLOPs it must do over the matmul peak, whichever is larger, both measured
+  in the same run between the timed steps with the same thread count — no implementation can step
+  faster than that. (An earlier floor, a matmul per weight matrix, was
   itself ~3x above streaming the same bytes and flattered every ratio.);
 * the `xlstm` package's own recurrent ``step`` loop (token by token), for reference;
 * with ``compile=True``, the recurrent models' compiled step (:func:`lram_agents.inference.make_step`)
@@ -183,6 +184,29 @@ def step_bytes(model: LRAMModel, state: State, context: int) -> int:
     return weights + sum(t.numel() * t.element_size() for t in _held_state(state, context))
 
 
+def step_flops(model: LRAMModel, state: State, context: int, batch: int) -> int:
+    """Floating-point operations a step must do at least: a multiply-add per weight of every matrix for each
+    of its 3 tokens per env, and one per state element per token (a recurrent state is read against the
+    query and updated; a KV cache is attended over)."""
+    tokens = 3 * batch
+    skip = {id(p) for p in model.image_encoder.parameters()} if model.image_encoder is not None else set()
+    matrices = sum(p.numel() for p in model.parameters() if id(p) not in skip and p.dim() >= 2)
+    state_elements = sum(t.numel() for t in _held_state(state, context)) // max(1, batch)
+    return 2 * tokens * (matrices + state_elements)
+
+
+def matmul_peak(size: int = 512, repeats: int = 5) -> float:
+    """FLOP/s of a square fp32 matmul from warm caches, with this run's thread count (the best of ``repeats``)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - begin)
+    return 2 * size**3 / best
+
+
 def read_bandwidth(buffer: torch.Tensor, flush: CacheFlusher | None) -> float:
     """Bytes per second of one plain read of ``buffer`` (a sum over it), from flushed caches when ``flush``:
     the rate at which a step can at best stream its weights and state, with this run's thread count."""
@@ -198,17 +222,19 @@ def time_step_and_floor(step, model: LRAMModel, state: State, batch: int, contex
     """Wall seconds per step, CPU seconds per step and the floor's seconds, measured in alternating rounds so
     that both see the same machine (this 2-core machine's speed drifts by ~20% within a minute).
 
-    The floor is :func:`step_bytes` over the read bandwidth measured between the rounds, on a buffer as large
-    as those bytes (at least 64 MiB, so that it comes from DRAM like the flushed step's weights)."""
+    The floor is the larger of :func:`step_bytes` over the read bandwidth and :func:`step_flops` over the
+    matmul peak, both measured between the rounds: the bandwidth on a buffer as large as those bytes (at
+    least 64 MiB, so that it comes from DRAM like the flushed step's weights). At batch 1 the bytes bound
+    it; at batch 16 of a 16M model on one thread, the FLOPs."""
     inputs = step_inputs(batch)
     held = {"state": state}
 
     def one_step():
         held["state"] = step(inputs, held["state"]).state
 
-    needed = step_bytes(model, state, context)
+    needed, flops = step_bytes(model, state, context), step_flops(model, state, context, batch)
     buffer = torch.ones(max(needed, 64 * 2**20) // 4)
-    step_times, cpu_times, bandwidths = [], [], []
+    step_times, cpu_times, bandwidths, peaks = [], [], [], []
     with torch.inference_mode():
         _timed(one_step, warmup, None)
         read_bandwidth(buffer, None)
@@ -217,7 +243,8 @@ def time_step_and_floor(step, model: LRAMModel, state: State, batch: int, contex
             step_times.append(wall)
             cpu_times.append(cpu)
             bandwidths += [read_bandwidth(buffer, flush) for _ in range(2)]
-    floor = needed / np.array(bandwidths)
+            peaks += [matmul_peak()] * 2
+    floor = np.maximum(needed / np.array(bandwidths), flops / np.array(peaks))
     return np.concatenate(step_times), np.concatenate(cpu_times), floor
 
 

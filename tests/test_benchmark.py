@@ -95,3 +95,12 @@ def test_training_speed_script_times_every_backbone_against_the_transformer(tmp_
     assert rows[0].ratio_cpu == 1.0 and rows[1].cpu_ms > 0 and rows[1].ratio_cpu == rows[1].cpu_ms / rows[0].cpu_ms
     assert "| tiny | mamba |" in (tmp_path / "training_speed.md").read_text()
     assert len((tmp_path / "training_speed.csv").read_text().splitlines()) == 3
+
+
+def test_floor_counts_flops_where_they_bound_the_step():
+    xl = _tiny("xlstm")
+    state = bench.filled_state(xl, 4, 10)
+    matrices = sum(p.numel() for p in xl.parameters() if p.dim() >= 2)
+    per_env_state = sum(t.numel() for t in state.values() if t.is_floating_point()) // 4
+    assert bench.step_flops(xl, state, 10, 4) == 2 * 12 * (matrices + per_env_state)
+    assert 1e8 < bench.matmul_peak(128, 2) < 1e14

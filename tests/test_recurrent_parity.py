@@ -129,3 +129,18 @@ def test_causal_conv_equals_torchs_padded_convolution():
         second, end = causal_conv(conv, x[:, 5:], mid)
     assert torch.allclose(whole, reference, atol=1e-6)
     assert torch.allclose(torch.cat([first, second], 1), reference, atol=1e-6) and torch.equal(end, state)
+
+
+def test_small_row_linear_equals_the_layer():
+    """backbones.base.linear: (W @ x^T)^T for a few rows at inference, the layer itself otherwise."""
+    from lram_agents.backbones.base import SMALL_ROWS, linear
+
+    layer = torch.nn.Linear(32, 48)
+    for shape in [(1, 3, 32), (2, 3, 32), (4, 5, 32)]:  # 3, 6 and 20 rows
+        x = torch.randn(*shape)
+        with torch.inference_mode():
+            torch.testing.assert_close(linear(layer, x), layer(x), rtol=1e-5, atol=1e-6)
+    assert 3 <= SMALL_ROWS < 20
+    x = torch.randn(1, 3, 32, requires_grad=True)  # training: the layer's own path, gradients as usual
+    linear(layer, x).sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None

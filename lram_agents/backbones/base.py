@@ -101,3 +101,24 @@ def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor
     if conv.bias is not None:
         y = y + conv.bias
     return y, padded[:, length:]
+
+
+#: Up to this many rows (tokens x envs), :func:`linear` multiplies the weight by the transposed input.
+SMALL_ROWS = 8
+
+
+def linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)``; for an inference step of a few rows on CPU computed as ``(W @ x^T)^T``.
+
+    MKL's sgemm streams the weight much faster in that orientation when the input has few rows (4 MiB
+    weight, 3 rows, caches flushed: 0.70 ms as ``x @ W^T``, 0.38 ms as ``W @ x^T``; a plain read of the
+    weight 0.25 ms); from 16 rows on there is no gain. The same arithmetic either way (one dot product per
+    output); only the BLAS kernel differs.
+    """
+    rows = x.numel() // x.shape[-1]
+    if rows > SMALL_ROWS or x.device.type != "cpu" or torch.is_grad_enabled():
+        return layer(x)
+    y = torch.mm(layer.weight, x.reshape(rows, -1).t()).t()
+    if layer.bias is not None:
+        y = y + layer.bias
+    return y.reshape(*x.shape[:-1], -1)

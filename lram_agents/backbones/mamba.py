@@ -31,7 +31,7 @@ from mambapy.mamba import MambaConfig as _MambapyConfig
 from mambapy.pscan import pscan
 from torch import nn
 
-from lram_agents.backbones.base import State, causal_conv, reset_to_empty
+from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
 from lram_agents.config_utils import require
 
 KERNELS = ("torch", "compiled", "cuda")
@@ -148,14 +148,14 @@ def mixer_forward(mixer: MambaBlock, u: torch.Tensor, conv_state: torch.Tensor, 
     Returns (out (B, L, D), new conv state (B, d_conv-1, ED), new SSM state (B, ED, N)).
     ``ssm_state=None`` is the empty state (skips folding it in).
     """
-    x, z = mixer.in_proj(u).chunk(2, dim=-1)  # (B, L, ED) each
+    x, z = linear(mixer.in_proj, u).chunk(2, dim=-1)  # (B, L, ED) each
     x, new_conv = causal_conv(mixer.conv1d, x, conv_state)
     x = F.silu(x)
     delta, B, C = step_sizes_and_projections(mixer, x)
     A = -torch.exp(mixer.A_log.float())  # (ED, N)
     scan = selective_scan_compiled if compiled and torch.is_grad_enabled() else selective_scan
     y, new_ssm = scan(x, delta, A, B, C, mixer.D.float(), ssm_state)
-    return mixer.out_proj(y * F.silu(z)), new_conv, new_ssm
+    return linear(mixer.out_proj, y * F.silu(z)), new_conv, new_ssm
 
 
 def step_sizes_and_projections(mixer: MambaBlock, x: torch.Tensor):

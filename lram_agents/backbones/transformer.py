@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lram_agents.backbones.base import State, check_reset_mask
+from lram_agents.backbones.base import State, check_reset_mask, linear
 from lram_agents.config_utils import require
 
 
@@ -84,14 +84,15 @@ class _Block(nn.Module):
 
     def _qkv(self, h):
         B, L, D = h.shape
-        q, k, v = self.qkv(self.ln_1(h)).split(D, dim=-1)
+        q, k, v = linear(self.qkv, self.ln_1(h)).split(D, dim=-1)
         return (t.view(B, L, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, L, Dh)
 
     def _finish(self, h, att):
         B, _, L, _ = att.shape
-        out = self.proj(att.transpose(1, 2).reshape(B, L, -1))
+        out = linear(self.proj, att.transpose(1, 2).reshape(B, L, -1))
         h = h + F.dropout(out, self.dropout, self.training)
-        return h + self.mlp(self.ln_2(h))
+        up, act, down, dropout = self.mlp
+        return h + dropout(linear(down, act(linear(up, self.ln_2(h)))))
 
 
 class TransformerBackbone(nn.Module):

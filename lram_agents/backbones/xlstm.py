@@ -25,7 +25,7 @@ from xlstm import (
     xLSTMBlockStackConfig,
 )
 
-from lram_agents.backbones.base import State, causal_conv, reset_to_empty
+from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
 from lram_agents.backbones.slstm import slstm_layer_forward
 from lram_agents.config_utils import require
@@ -146,7 +146,7 @@ class XLSTMBackbone(nn.Module):
         cell = layer.mlstm_cell
         B, L, _ = x.shape
         inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
-        x_mlstm, z = layer.proj_up(block.xlstm_norm(x)).split(inner, dim=-1)
+        x_mlstm, z = linear(layer.proj_up, block.xlstm_norm(x)).split(inner, dim=-1)
         conv_state = state[f"{i}.conv"] if state is not None else x_mlstm.new_zeros(B, self.config.conv1d_kernel_size - 1, inner)
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state)
         x_conv = layer.conv_act_fn(x_conv)
@@ -164,7 +164,7 @@ class XLSTMBackbone(nn.Module):
         )
         h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
         h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
-        return x + layer.dropout(layer.proj_down(h))
+        return x + layer.dropout(linear(layer.proj_down, h))
 
     def _slstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:
         conv = state[f"{i}.conv"] if state is not None else None
