@@ -42,7 +42,7 @@ def main(argv=None) -> None:
         configs = bench.benchmark_models(args.size)
         names = args.models or list(configs)
         cells = dict(contexts=args.contexts, batches=args.batches, throughput=not args.no_throughput)
-        total = sum(len(bench.suite_cells(args.compile and configs[n].backbone.type != "transformer", **cells)) for n in names)
+        total = sum(len(bench.suite_cells(args.compile, **cells)) for n in names)
         with tqdm(total=total, desc="benchmark", file=sys.stdout) as bar:
             results = bench.run_suite(args.size, args.quick, args.fill, names, args.memory_budget_gb, cold=not args.hot,
                                       compile=args.compile, precision=args.precision, progress=lambda r: bar.update(), **cells)
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
             episodes = 3 if args.quick else 5
             for name in tqdm(names, desc="env loop", file=sys.stdout):
                 loops.append(bench.env_loop(name, configs[name], args.env_loop, episodes, kwargs))
-                if args.compile and configs[name].backbone.type != "transformer":
+                if args.compile:
                     loops.append(bench.env_loop(name, configs[name], args.env_loop, episodes, kwargs, compile=True))
     bench.write_csv(results, args.out / "results.csv")
     table = bench.markdown_tables(results)

@@ -96,3 +96,23 @@ def test_compile_setting_is_checked():
     model = LRAMModel(small_config("xlstm-1:0"))
     with pytest.raises(ValueError, match="'yes'"):
         Agent(model, None, compile="yes")
+
+
+def test_compiled_transformer_steps_through_a_sliding_window_with_one_graph():
+    """The compiled Transformer step attends over its whole preallocated cache (static shapes): one graph
+    for every step, also across the window's slides (done outside the graph), equal to the plain step."""
+    import dataclasses
+
+    from torch._dynamo.utils import counters
+
+    config = small_config("transformer")
+    config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, max_positions=12))  # 4 timesteps
+    model = LRAMModel(config).eval()
+    steps = random_timesteps(2, 10)
+    torch._dynamo.reset()
+    counters.clear()
+    with torch.inference_mode():
+        plain = _rollout(model, steps)  # slides at timesteps 4, 6, 8
+        compiled = _rollout(make_step(model, compile=True), steps)
+    assert (plain - compiled).abs().max().item() <= 1e-4
+    assert counters["stats"]["unique_graphs"] <= 6, dict(counters["stats"])  # not one per cache length

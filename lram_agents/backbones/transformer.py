@@ -67,9 +67,20 @@ class _Block(nn.Module):
         att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         return self._finish(h, att), k, v
 
-    def attend_cached(self, h, cache_k, cache_v, past: int, mask):
-        """Write this chunk's keys/values at ``past`` in the cache and attend over the cache."""
+    def attend_cached(self, h, cache_k, cache_v, past: int | torch.Tensor, mask):
+        """Write this chunk's keys/values at ``past`` in the cache and attend over the cache.
+
+        ``past`` an int: attention over the filled part only (the plain path). ``past`` a tensor of the cache
+        indices of the chunk's tokens: written with ``index_copy_`` and attention over the whole preallocated
+        cache, unfilled slots masked: the same result with shapes that do not change from step to step, so
+        that ``torch.compile`` makes one graph for every step.
+        """
         q, k, v = self._qkv(h)
+        if isinstance(past, torch.Tensor):
+            cache_k.index_copy_(2, past, k)
+            cache_v.index_copy_(2, past, v)
+            att = F.scaled_dot_product_attention(q, cache_k, cache_v, attn_mask=mask)
+            return self._finish(h, att)
         end = past + h.shape[1]
         cache_k[:, :, past:end] = k
         cache_v[:, :, past:end] = v
@@ -164,12 +175,21 @@ class TransformerBackbone(nn.Module):
         L = x.shape[1]
         if state is None:
             return self._forward_fresh(x)
-        if L > self.config.max_positions:
-            raise ValueError(f"{L} tokens do not fit max_positions={self.config.max_positions}")
-        state = self._with_full_capacity(state)
-        if _length(state) + L > self.config.max_positions:
-            state = self._drop_oldest(state, keep=self._tokens_to_keep(L))
+        state = self._make_room(state, L)
+        if torch.compiler.is_compiling():
+            return self._forward_cached_static(x, state)
         return self._forward_cached(x, state)
+
+    @torch.compiler.disable
+    def _make_room(self, state: State, incoming: int) -> State:
+        """The preallocated cache, slid if ``incoming`` tokens would not fit. Decided on the cache's length
+        (a Python number), so it runs outside a compiled graph: compiled steps break the graph here once."""
+        if incoming > self.config.max_positions:
+            raise ValueError(f"{incoming} tokens do not fit max_positions={self.config.max_positions}")
+        state = self._with_full_capacity(state)
+        if _length(state) + incoming > self.config.max_positions:
+            state = self._drop_oldest(state, keep=self._tokens_to_keep(incoming))
+        return state
 
     def _forward_fresh(self, x: torch.Tensor) -> tuple[torch.Tensor, State]:
         B, L, _ = x.shape
@@ -229,6 +249,23 @@ class TransformerBackbone(nn.Module):
         for i, block in enumerate(self.blocks):
             h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], past, mask)
         state = {**state, "length": torch.full_like(state["length"], total), "chunk": torch.full_like(state["length"], L)}
+        return self.ln_f(h), state
+
+    def _forward_cached_static(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """:meth:`_forward_cached` with the cache's length as a tensor: attention over the whole preallocated
+        cache, the unfilled part masked (for ``torch.compile``: the same shapes at every step)."""
+        B, L, _ = x.shape
+        index = state["length"][0] + torch.arange(L, device=x.device)  # cache index of each new token
+        start = state["start"]
+        positions = (index.unsqueeze(0) - start.unsqueeze(1)).clamp_min(0)  # (B, L)
+        keys = torch.arange(self.config.max_positions, device=x.device)
+        mask = (keys.view(1, 1, -1) >= start.view(B, 1, 1)) & (keys.view(1, 1, -1) <= index.view(1, L, 1))
+        mask = mask.unsqueeze(1)  # (B, 1, L, max_positions)
+        h = x + self._positions(positions, x.dtype)
+        state["inputs"].index_copy_(1, index, x)
+        for i, block in enumerate(self.blocks):
+            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], index, mask)
+        state = {**state, "length": state["length"] + L, "chunk": torch.full_like(state["length"], L)}
         return self.ln_f(h), state
 
     def _tokens_to_keep(self, incoming: int) -> int:
