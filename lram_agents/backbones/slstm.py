@@ -4,9 +4,9 @@ The package's vanilla sLSTM writes each token's state into a preallocated (L+1)-
 autograd saves and copies the whole buffer once per token: a training step's cost grows with L².
 This forward computes the same function from the same parameters (``conv1d``, ``fgate``, ``igate``,
 ``zgate``, ``ogate``, ``slstm_cell._recurrent_kernel_``, ``slstm_cell._bias_``, ``group_norm``), so every
-checkpoint loads unchanged; it keeps the token outputs in a list and stacks them once. The state is
-kept head-major inside the loop so that each token is one ``baddbmm`` (recurrent matmul + input)
-and a few element-wise ops. The package's layer stays the reference (tests compare outputs, states
+checkpoint loads unchanged; it keeps the token outputs in a list and concatenates them once. The state
+is kept head-major inside the loop so that each token is one ``baddbmm`` (recurrent matmul + input)
+and a few element-wise ops; ``compiled=True`` runs chunks of tokens through ``torch.compile``. The package's layer stays the reference (tests compare outputs, states
 and gradients) and the only path for the CUDA backend.
 
 One difference, by design: a row reset to the empty state (n = 0) in a batch whose other rows carry on
