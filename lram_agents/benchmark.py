@@ -67,6 +67,15 @@ class Measurement:
     rss_mb: float
     note: str = ""
     cpu_ms: float = float("nan")  # median CPU time per step (time.process_time)
+    slide_ms: float = float("nan")  # Transformer: one step that slides its full window (re-encodes half of it)
+
+    @property
+    def amortized_ms(self) -> float:
+        """A step with the window's slide spread over the C/2 timesteps until the next one (the Transformer;
+        an upper bound: between slides the cache holds C/2 to C timesteps, timed here at C)."""
+        if self.slide_ms != self.slide_ms:
+            return self.median_ms
+        return self.median_ms + self.slide_ms / max(1, self.context // 2)
 
     @property
     def steps_per_s(self) -> float:
@@ -299,7 +308,29 @@ def measure(name: str, model: LRAMModel, kind: str, batch: int, context: int, st
     m = Measurement(kind, label, batch, context, 1e3 * np.median(times), 1e3 * np.percentile(times, 95), 1e3 * np.median(floor),
                     state_bytes(state, context) / 2**20, rss_mb(), cpu_ms=1e3 * float(np.median(cpu)))
     del state
+    if model.config.backbone.type == "transformer" and kind == "latency":
+        m.slide_ms, note = slide_step_ms(model, step, batch, context, memory_budget)
+        m.note = m.note or note
     return m
+
+
+def slide_step_ms(model: LRAMModel, step, batch: int, context: int, memory_budget: float) -> tuple[float, str]:
+    """Milliseconds of one Transformer step whose window is full, so that it slides: the newest half of the
+    window is re-encoded from position 0 (:meth:`TransformerBackbone._drop_oldest`). NaN and a note where
+    the re-encoding's attention scores would not fit ``memory_budget``."""
+    cfg = model.config.backbone
+    tokens = 3 * context // 2
+    scores = batch * cfg.num_heads * tokens**2 * 4
+    if scores > memory_budget:
+        return float("nan"), f"window slide not timed: re-encoding {tokens} tokens needs {scores / 2**30:.0f} GiB of scores"
+    full = with_capacity(model, context, 0)  # exactly C timesteps: the next step slides
+    step = step if full is model else make_step(full)
+    state = filled_state(full, batch, context)
+    inputs = step_inputs(batch)
+    with torch.inference_mode():
+        begin = time.perf_counter()
+        step(inputs, state)
+        return 1e3 * (time.perf_counter() - begin), ""
 
 
 def suite_cells(compile: bool, contexts=CONTEXTS, batches=BATCHES, throughput: bool = True) -> list[tuple[str, int, int, bool]]:
@@ -334,7 +365,7 @@ def run_suite(size: str = "16m", quick: bool = True, fill: str = "synthetic", mo
 
 
 def write_csv(results: list[Measurement], path: Path) -> None:
-    fields = [f.name for f in dataclasses.fields(Measurement)] + ["steps_per_s", "ratio_to_floor"]
+    fields = [f.name for f in dataclasses.fields(Measurement)] + ["steps_per_s", "ratio_to_floor", "amortized_ms"]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(fields)
@@ -356,6 +387,7 @@ def markdown_tables(results: list[Measurement], reference: str = "transformer") 
             cells = [f"{row[n].median_ms:.2f} / {row[n].cpu_ms:.2f} ({row[n].ratio_to_floor:.2f}×)" if n in row and row[n].median_ms == row[n].median_ms else "—" for n in names]
             ratios = [_ratio(row.get(reference), row.get(n)) for n in names if n != reference]
             lines.append(f"| {context} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    lines += _slide_table(results)
     lines += [f"\n**Throughput (timesteps/s), C = {THROUGHPUT_CONTEXT}**\n", "| batch | " + " | ".join(names) + " |", "|---" * (1 + len(names)) + "|"]
     for batch in THROUGHPUT_BATCHES:
         row = {r.model: r for r in results if r.kind == "throughput" and r.batch == batch}
@@ -365,6 +397,17 @@ def markdown_tables(results: list[Measurement], reference: str = "transformer") 
         row = {r.model: r for r in results if r.kind == "latency" and r.batch == 1 and r.context == context}
         lines.append(f"| {context} | " + " | ".join(f"{row[n].state_mb:.1f}" if n in row else "—" for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _slide_table(results: list[Measurement]) -> list[str]:
+    """The Transformer's window slide: its cost, and the step with it spread over the steps between slides."""
+    rows = [r for r in results if r.kind == "latency" and r.slide_ms == r.slide_ms]
+    if not rows:
+        return []
+    lines = ["\n**Transformer window slides** (cache full at C: the next step re-encodes the newest C/2 timesteps; "
+             "amortized = step + slide / (C/2))\n", "| model | batch | C | step ms | slide ms | amortized ms |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.model} | {r.batch} | {r.context} | {r.median_ms:.2f} | {r.slide_ms:.0f} | {r.amortized_ms:.2f} |" for r in rows]
+    return lines
 
 
 def _ratio(reference: Measurement | None, other: Measurement | None) -> str:

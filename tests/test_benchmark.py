@@ -104,3 +104,12 @@ def test_floor_counts_flops_where_they_bound_the_step():
     per_env_state = sum(t.numel() for t in state.values() if t.is_floating_point()) // 4
     assert bench.step_flops(xl, state, 10, 4) == 2 * 12 * (matrices + per_env_state)
     assert 1e8 < bench.matmul_peak(128, 2) < 1e14
+
+
+def test_transformer_rows_time_a_window_slide():
+    tf = _tiny("transformer")
+    r = bench.measure("transformer", tf, "latency", 1, 10, 4, "synthetic", 2**30, None)
+    assert r.slide_ms > 0 and r.amortized_ms == r.median_ms + r.slide_ms / 5
+    assert "window slides" in bench.markdown_tables([r])
+    ms, note = bench.slide_step_ms(tf, tf, 1, 10, memory_budget=100.0)  # 15 tokens' scores need 3,600 bytes
+    assert ms != ms and "not timed" in note  # NaN, and says why
