@@ -430,8 +430,9 @@ def plot(results: list[Measurement], path: Path) -> None:
          dict(xlabel="context C (timesteps)", ylabel="ms per timestep", title=f"Latency, batch {b}"))
         for b in BATCHES
     ]
-    panels.append(([r for r in measured if r.kind == "throughput"], "batch", "steps_per_s",
-                   dict(xlabel="batch size", ylabel="timesteps / s", title=f"Throughput, C = {THROUGHPUT_CONTEXT}")))
+    if any(r.kind == "throughput" for r in measured):  # --no-throughput runs have none
+        panels.append(([r for r in measured if r.kind == "throughput"], "batch", "steps_per_s",
+                       dict(xlabel="batch size", ylabel="timesteps / s", title=f"Throughput, C = {THROUGHPUT_CONTEXT}")))
     panels.append(([r for r in results if r.kind == "latency" and r.batch == 1], "context", "state_mb",
                    dict(xlabel="context C (timesteps)", ylabel="MiB", title="State / KV-cache memory, batch 1")))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))

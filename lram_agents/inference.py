@@ -4,10 +4,10 @@ The plain path is ``model(steps, state, episode_start)``. :func:`make_step` retu
 the same signature that can be
 
 * compiled with ``torch.compile`` (one graph for a step with and one without episode starts, C++ wrapper on
-  CPU; a Transformer's growing KV cache makes its shapes dynamic after the first recompilation). It fuses the
-  few hundred small element-wise ops of a step: the zoo's T-Maze xLSTM acts in 0.43 ms instead of 1.2 ms; a
-  16M xLSTM [1:0] step at batch 1 goes from ~6.5x to ~4.7x its floor, the bytes it reads over the measured
-  read bandwidth (``benchmarks/latency.py``). Compiling takes seconds to tens of seconds, so agents compile
+  CPU; the Transformer attends over its whole preallocated cache so that its shapes stay the same, and
+  slides its window outside the graph). It fuses the few hundred small element-wise ops of a step: the
+  zoo's T-Maze xLSTM acts in 0.43 ms instead of 1.2 ms; a 16M xLSTM [1:0] step at batch 1 goes from
+  ~5.2x to ~3.3x its floor, the bytes it reads over the measured read bandwidth (``benchmarks/latency.py``). Compiling takes seconds to tens of seconds, so agents compile
   only after :data:`AUTO_COMPILE_AFTER` steps by default. On CUDA, ``mode="reduce-overhead"`` adds CUDA graphs.
 * run with bf16 weights (``precision="bf16"``): linear layers keep bf16 weights and run under
   autocast; recurrent state and element-wise math stay fp32. It halves the bytes streamed per step;
