@@ -112,13 +112,30 @@ def mlstm_chunkwise(
     fgate: torch.Tensor,
     state: MState | None,
     chunk_size: int,
+    compiled: bool = False,
 ) -> tuple[torch.Tensor, MState]:
-    """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size))."""
+    """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size)).
+
+    ``compiled``: each chunk through :func:`compiled_chunk` (one graph per chunk shape, shared by every block).
+    """
+    run = compiled_chunk() if compiled else mlstm_chunk
     if q.shape[-2] <= chunk_size:
-        return mlstm_chunk(q, k, v, igate, fgate, state)
+        return run(q, k, v, igate, fgate, state)
     # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
     outputs = []
     for parts in zip(*(t.split(chunk_size, dim=-2) for t in (q, k, v)), igate.split(chunk_size, -1), fgate.split(chunk_size, -1)):
-        h, state = mlstm_chunk(*parts, state)
+        h, state = run(*parts, state)
         outputs.append(h)
     return torch.cat(outputs, dim=-2), state
+
+
+_compiled_chunk = None
+
+
+def compiled_chunk():
+    """:func:`mlstm_chunk` under ``torch.compile`` (built on first use). Dark-Room xLSTM [1:0] training step,
+    one thread: 928 ms eager, 843 ms with compiled chunks (the Transformer: 294 ms)."""
+    global _compiled_chunk
+    if _compiled_chunk is None:
+        _compiled_chunk = torch.compile(mlstm_chunk, dynamic=False)
+    return _compiled_chunk

@@ -44,8 +44,8 @@ class XLSTMConfig:
     qkv_proj_blocksize: int = 4
     ffn_proj_factor: float = 1.3  # feed-forward of the sLSTM blocks
     slstm_backend: Literal["vanilla", "cuda"] = "vanilla"
-    # "compiled": while gradients are recorded, the sLSTM recurrence runs in torch.compile'd chunks (fewer,
-    # fused calls per token; each new shape compiles once, ~30 s on CPU). "torch": plain eager PyTorch.
+    # "compiled": while gradients are recorded, the mLSTM chunks and the sLSTM recurrence run through
+    # torch.compile (fused calls; each new shape compiles once, ~30 s on CPU). "torch": plain eager PyTorch.
     kernel: Literal["torch", "compiled"] = "torch"
     chunk_size: int = 64  # tokens per chunk in the chunkwise mLSTM (training memory ~ L * chunk_size)
     context_tokens: int = 256  # size of the package's causal mask, used by its parallel forward only
@@ -159,8 +159,9 @@ class XLSTMBackbone(nn.Module):
             return t.view(B, L, heads, -1).transpose(1, 2)
 
         mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
+        compiled = self.config.kernel == "compiled" and torch.is_grad_enabled()
         h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
-            heads_first(q), heads_first(k), heads_first(v), igate, fgate, mstate, self.config.chunk_size
+            heads_first(q), heads_first(k), heads_first(v), igate, fgate, mstate, self.config.chunk_size, compiled
         )
         h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
         h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
