@@ -40,6 +40,26 @@ def slice_steps(steps: Timesteps, index) -> Timesteps:
     return steps.map(lambda t: t[index])
 
 
+def assert_backbones_agree(reference, candidate, x, loss_of, tol: float, grad_rtol: float, grad_atol: float) -> None:
+    """Two backbones with the same weights on ``x``: outputs, every state tensor and every parameter's gradient
+    of ``loss_of(y, state)`` agree (outputs and states to ``tol``, relative and absolute)."""
+    candidate.load_state_dict(reference.state_dict())
+    results = []
+    for model in (reference, candidate):
+        y, state = model(x)
+        loss_of(y, state).backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        results.append((y.detach(), {k: v.detach() for k, v in state.items()}, grads))
+    (y0, s0, g0), (y1, s1, g1) = results
+    torch.testing.assert_close(y1, y0, rtol=tol, atol=tol)
+    assert set(s1) == set(s0)
+    for name in s0:
+        torch.testing.assert_close(s1[name], s0[name], rtol=tol, atol=tol, msg=lambda m: f"state {name}: {m}")
+    assert set(g1) == set(g0) and g0
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=grad_rtol, atol=grad_atol, msg=lambda m: f"{name}: {m}")
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

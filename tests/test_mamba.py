@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import assert_backbones_agree
 from lram_agents.backbones import mamba_cuda
 from lram_agents.backbones.mamba import MambaBackbone, MambaConfig, mixer_forward
 
@@ -220,18 +221,9 @@ def test_compiled_kernel_matches_the_plain_path_in_outputs_and_gradients():
     torch.manual_seed(0)
     plain = MambaBackbone(MambaConfig(d_model=8, num_layers=2, d_state=4, expand=2)).double()
     compiled = MambaBackbone(MambaConfig(d_model=8, num_layers=2, d_state=4, expand=2, kernel="compiled")).double()
-    compiled.load_state_dict(plain.state_dict())
     x = torch.randn(2, 13, 8, dtype=torch.float64)  # chunks of 8 and 5 tokens
-    results = []
-    for model in (plain, compiled):
-        y, state = model(x)
-        (y.sin().sum() + sum(t.square().sum() for t in state.values())).backward()
-        results.append((y.detach(), state, {n: p.grad for n, p in model.named_parameters()}))
-    (y0, s0, g0), (y1, s1, g1) = results
-    torch.testing.assert_close(y1, y0, rtol=1e-10, atol=1e-10)
-    for name in s0:
-        torch.testing.assert_close(s1[name].detach(), s0[name].detach(), rtol=1e-10, atol=1e-10)
-    for name in g0:  # A and D pass through float32 (.float(), as in mambapy): their gradients agree to float32 precision
-        torch.testing.assert_close(g1[name], g0[name], rtol=1e-6, atol=1e-7, msg=lambda m: f"{name}: {m}")
+    # A and D pass through float32 (.float(), as in mambapy): their gradients agree to float32 precision
+    assert_backbones_agree(plain, compiled, x, lambda y, state: y.sin().sum() + sum(t.square().sum() for t in state.values()),
+                           tol=1e-10, grad_rtol=1e-6, grad_atol=1e-7)
     with torch.no_grad():  # inference takes the plain path: nothing to compile for a 3-token step
         torch.testing.assert_close(compiled(x[:, :3])[0], plain(x[:, :3])[0])

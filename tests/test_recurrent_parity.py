@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import SMALL_BACKBONES, random_timesteps, slice_steps, small_config
+from conftest import SMALL_BACKBONES, assert_backbones_agree, random_timesteps, slice_steps, small_config
 from lram_agents.model import LRAMModel
 
 TOL = 1e-4
@@ -154,16 +154,6 @@ def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients():
     torch.manual_seed(0)
     eager = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8)).double()
     compiled = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8, kernel="compiled")).double()
-    compiled.load_state_dict(eager.state_dict())
     x = torch.randn(2, 20, 16, dtype=torch.float64)  # chunks of 8, 8 and 4 tokens
-    results = []
-    for model in (eager, compiled):
-        y, state = model(x)
-        (y.sin().sum() + state["0.C"].square().sum()).backward()
-        results.append((y.detach(), state["1.C"].detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
-    (y0, c0, g0), (y1, c1, g1) = results
-    torch.testing.assert_close(y1, y0, rtol=1e-9, atol=1e-10)
-    torch.testing.assert_close(c1, c0, rtol=1e-9, atol=1e-10)
-    assert set(g1) == set(g0)
-    for name in g0:
-        torch.testing.assert_close(g1[name], g0[name], rtol=1e-8, atol=1e-10, msg=lambda m: f"{name}: {m}")
+    assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.C"].square().sum(),
+                           tol=1e-9, grad_rtol=1e-8, grad_atol=1e-10)

@@ -18,6 +18,7 @@ rows can be selected, reset and checkpointed without knowing the backbone.
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -123,3 +124,11 @@ def linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if layer.bias is not None:
         y = y + layer.bias  # keeps the transposed layout
     return y.contiguous().view(*x.shape[:-1], -1)  # row-major, as layer(x) returns it
+
+
+@functools.cache
+def compiled(fn, fullgraph: bool = False):
+    """``fn`` under ``torch.compile`` with static shapes, built on first use and shared by every caller (one
+    graph per input shape, so layers of equal shapes reuse it). The compiled kernels of the backbones
+    (``kernel="compiled"``) are made here."""
+    return torch.compile(fn, dynamic=False, fullgraph=fullgraph)

@@ -10,7 +10,7 @@ import succeeds:
   long sequences run in chunks (:func:`scan_chunk_tokens`) that carry the state.
 * ``"compiled"`` (any device with a ``torch.compile`` backend): as ``"torch"``, but while gradients are
   recorded the scan runs :func:`scan_chunk_recurrent` compiled, which never writes the (B, L, ED, N)
-  states to memory (:func:`compiled_scan_chunk`). Each new (batch, chunk) shape compiles once (~15 s on CPU).
+  states to memory. Each new (batch, chunk) shape compiles once (~15 s on CPU).
 * ``"cuda"``: mamba-ssm's ``selective_scan_fn`` and causal-conv1d's ``causal_conv1d_fn``
   (:mod:`lram_agents.backbones.mamba_cuda`); needs ``pip install 'lram_agents[cuda]'`` and CUDA tensors.
 
@@ -32,6 +32,7 @@ from mambapy.pscan import pscan
 from torch import nn
 
 from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
+from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.config_utils import require
 
 KERNELS = ("torch", "compiled", "cuda")
@@ -153,8 +154,7 @@ def mixer_forward(mixer: MambaBlock, u: torch.Tensor, conv_state: torch.Tensor, 
     x = F.silu(x)
     delta, B, C = step_sizes_and_projections(mixer, x)
     A = -torch.exp(mixer.A_log.float())  # (ED, N)
-    scan = selective_scan_compiled if compiled and torch.is_grad_enabled() else selective_scan
-    y, new_ssm = scan(x, delta, A, B, C, mixer.D.float(), ssm_state)
+    y, new_ssm = selective_scan(x, delta, A, B, C, mixer.D.float(), ssm_state, compiled=compiled and torch.is_grad_enabled())
     return linear(mixer.out_proj, y * F.silu(z)), new_conv, new_ssm
 
 
@@ -182,20 +182,24 @@ def scan_chunk_tokens(batch: int, d_inner: int, d_state: int, itemsize: int = 4)
     return max(MIN_SCAN_CHUNK, min(MAX_SCAN_CHUNK, 1 << max(0, int(fits).bit_length() - 1)))
 
 
-def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | None = None):
+def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | None = None, compiled: bool = False):
     """h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t,  y_t = C_t h_t + D x_t, from h_{-1} = h0.
 
     Shapes: x, delta (B, L, ED); A (ED, N); B, C (B, L, N); D (ED); h0 (B, ED, N) or None (zeros).
-    Returns y (B, L, ED) and h_{L-1} (B, ED, N). Runs :func:`scan_chunk` on chunks of ``chunk`` tokens
-    (default :func:`scan_chunk_tokens`), each starting from the state the previous one ended in.
+    Returns y (B, L, ED) and h_{L-1} (B, ED, N). Runs on chunks of ``chunk`` tokens, each starting from the
+    state the previous one ended in: :func:`scan_chunk` (default chunk :func:`scan_chunk_tokens`), or with
+    ``compiled`` :func:`scan_chunk_recurrent` under ``torch.compile`` (default chunk :data:`COMPILED_SCAN_CHUNK`).
     """
-    chunk = chunk or scan_chunk_tokens(x.shape[0], x.shape[2], A.shape[1], delta.element_size())
+    if compiled:
+        run, chunk = compiled_fn(scan_chunk_recurrent, fullgraph=True), chunk or COMPILED_SCAN_CHUNK
+    else:
+        run, chunk = scan_chunk, chunk or scan_chunk_tokens(x.shape[0], x.shape[2], A.shape[1], delta.element_size())
     if x.shape[1] <= chunk:
-        return scan_chunk(x, delta, A, B, C, D, h0)
+        return run(x, delta, A, B, C, D, h0)
     ys, h = [], h0
     # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
     for x_c, delta_c, B_c, C_c in zip(*(t.split(chunk, dim=1) for t in (x, delta, B, C))):
-        y, h = scan_chunk(x_c, delta_c, A, B_c, C_c, D, h)
+        y, h = run(x_c, delta_c, A, B_c, C_c, D, h)
         ys.append(y)
     return torch.cat(ys, dim=1), h
 
@@ -231,23 +235,3 @@ def scan_chunk_recurrent(x, delta, A, B, C, D, h0: torch.Tensor | None):
         h = inputs if h is None else torch.exp(delta[:, t].unsqueeze(-1) * A) * h + inputs
         ys.append((h * C[:, t].unsqueeze(1)).sum(-1))
     return torch.stack(ys, dim=1) + D * x, h
-
-
-_compiled_chunk = None
-
-
-def compiled_scan_chunk():
-    """:func:`scan_chunk_recurrent` under ``torch.compile`` (built on first use; one graph per shape)."""
-    global _compiled_chunk
-    if _compiled_chunk is None:
-        _compiled_chunk = torch.compile(scan_chunk_recurrent, dynamic=False, fullgraph=True)
-    return _compiled_chunk
-
-
-def selective_scan_compiled(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int = COMPILED_SCAN_CHUNK):
-    """:func:`selective_scan` through :func:`compiled_scan_chunk`, ``chunk`` tokens per call."""
-    run, ys, h = compiled_scan_chunk(), [], h0
-    for x_c, delta_c, B_c, C_c in zip(*(t.split(chunk, dim=1) for t in (x, delta, B, C))):
-        y, h = run(x_c, delta_c, A, B_c, C_c, D, h)
-        ys.append(y)
-    return torch.cat(ys, dim=1), h

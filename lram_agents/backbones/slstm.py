@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lram_agents.backbones.base import causal_conv
+from lram_agents.backbones.base import compiled as compiled_fn
 
 NUM_STATES = 4  # h, c, n, m
 
@@ -39,7 +40,7 @@ def slstm_layer_forward(
     Args:
         layer: an ``xlstm`` ``sLSTMLayer`` (vanilla backend).
         x: (B, L, H).  conv_state: (B, K-1, H) or None (zeros).  cell_state: (B, 4, H) or None (empty).
-        compiled: run the recurrence through :func:`compiled_run` (fewer, fused calls per token).
+        compiled: run the recurrence through ``torch.compile`` (fewer, fused calls per token).
     Returns:
         y (B, L, H), the new conv state (B, K-1, H) and the new cell state (B, 4, H) (h, c, n, m).
     """
@@ -90,7 +91,7 @@ def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.T
         h, c, n, m = state
     h, c, n, m = _cell(torch.baddbmm(pre[0], h, recurrent), c, n, m, "empty" if state is None else "carried")
     outputs = [h.unsqueeze(0)]
-    run = compiled_run() if compiled else run_tokens
+    run = compiled_fn(run_tokens, fullgraph=True) if compiled else run_tokens
     for part in pre[1:].split(COMPILED_CHUNK) if pre.shape[0] > 1 else ():
         hs, (h, c, n, m) = run(part, recurrent, h, c, n, m)
         outputs.append(hs)
@@ -100,15 +101,6 @@ def _recurrence(pre: torch.Tensor, recurrent: torch.Tensor, state: tuple[torch.T
 #: Tokens per call of the compiled recurrence (unrolled; compile time grows with it). Dark-Room xLSTM [7:1], training
 #: step (one thread, CPU time): eager 894 ms, compiled chunks of 8 / 16 tokens 796 / 770 ms (the Transformer: 297).
 COMPILED_CHUNK = 16
-_compiled_run = None
-
-
-def compiled_run():
-    """:func:`run_tokens` under ``torch.compile`` (built on first use; one graph per chunk shape)."""
-    global _compiled_run
-    if _compiled_run is None:
-        _compiled_run = torch.compile(run_tokens, dynamic=False, fullgraph=True)
-    return _compiled_run
 
 
 def run_tokens(pre: torch.Tensor, recurrent: torch.Tensor, h, c, n, m):

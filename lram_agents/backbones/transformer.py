@@ -176,9 +176,7 @@ class TransformerBackbone(nn.Module):
         if state is None:
             return self._forward_fresh(x)
         state = self._make_room(state, L)
-        if torch.compiler.is_compiling():
-            return self._forward_cached_static(x, state)
-        return self._forward_cached(x, state)
+        return self._forward_cached(x, state, static=torch.compiler.is_compiling())
 
     @torch.compiler.disable
     def _make_room(self, state: State, incoming: int) -> State:
@@ -233,38 +231,29 @@ class TransformerBackbone(nn.Module):
                 full[name][:, :, :n] = tensor[:, :, :n]
         return full
 
-    def _forward_cached(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def _forward_cached(self, x: torch.Tensor, state: State, static: bool = False) -> tuple[torch.Tensor, State]:
+        """The chunk x written into the cache and attended over it.
+
+        ``static`` (under ``torch.compile``): the cache's length stays a tensor, keys/values are written with
+        ``index_copy_`` and attention runs over the whole preallocated cache, the unfilled part masked, so
+        every step has the same shapes. Otherwise the length is read as a number and attention covers only
+        the filled part."""
         B, L, _ = x.shape
-        past = _length(state)
-        total = past + L
+        past = state["length"][0] if static else _length(state)
         index = past + torch.arange(L, device=x.device)  # cache index of each new token
         start = state["start"]
         positions = (index.unsqueeze(0) - start.unsqueeze(1)).clamp_min(0)  # (B, L)
-        keys = torch.arange(total, device=x.device)
+        keys = torch.arange(self.config.max_positions if static else past + L, device=x.device)
         # a query sees keys at or after its row's episode start and not after itself
         mask = (keys.view(1, 1, -1) >= start.view(B, 1, 1)) & (keys.view(1, 1, -1) <= index.view(1, L, 1))
-        mask = mask.unsqueeze(1)  # (B, 1, L, total)
+        mask = mask.unsqueeze(1)  # (B, 1, L, keys)
         h = x + self._positions(positions, x.dtype)
-        state["inputs"][:, past:total] = x
+        if static:
+            state["inputs"].index_copy_(1, index, x)
+        else:
+            state["inputs"][:, past : past + L] = x
         for i, block in enumerate(self.blocks):
-            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], past, mask)
-        state = {**state, "length": torch.full_like(state["length"], total), "chunk": torch.full_like(state["length"], L)}
-        return self.ln_f(h), state
-
-    def _forward_cached_static(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """:meth:`_forward_cached` with the cache's length as a tensor: attention over the whole preallocated
-        cache, the unfilled part masked (for ``torch.compile``: the same shapes at every step)."""
-        B, L, _ = x.shape
-        index = state["length"][0] + torch.arange(L, device=x.device)  # cache index of each new token
-        start = state["start"]
-        positions = (index.unsqueeze(0) - start.unsqueeze(1)).clamp_min(0)  # (B, L)
-        keys = torch.arange(self.config.max_positions, device=x.device)
-        mask = (keys.view(1, 1, -1) >= start.view(B, 1, 1)) & (keys.view(1, 1, -1) <= index.view(1, L, 1))
-        mask = mask.unsqueeze(1)  # (B, 1, L, max_positions)
-        h = x + self._positions(positions, x.dtype)
-        state["inputs"].index_copy_(1, index, x)
-        for i, block in enumerate(self.blocks):
-            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], index, mask)
+            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], index if static else past, mask)
         state = {**state, "length": state["length"] + L, "chunk": torch.full_like(state["length"], L)}
         return self.ln_f(h), state
 
