@@ -1,6 +1,6 @@
 """Latency / throughput / memory of recurrent inference vs the Transformer's KV cache.
 
-    python benchmarks/latency.py --quick            # ~10 minutes on a 2-core CPU
+    python benchmarks/latency.py --quick            # ~10 minutes on a 2-core CPU (~20 with --compile)
     python benchmarks/latency.py --models xlstm-1:0 transformer --out runs/bench
 
 Writes results.csv, results.md and latency.png into --out and prints the tables.
