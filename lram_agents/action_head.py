@@ -66,16 +66,24 @@ class ActionHead(nn.Module):
         bins = logits[..., self.num_discrete :].unflatten(-1, (self.max_dims, self.num_bins))
         return bins[..., : spec.size, :]
 
-    def loss(self, logits: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean cross entropy. actions: (B, T) ints or (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps."""
+    def loss(self, logits: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None,
+             sizes: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross entropy. actions: (B, T) ints or (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps.
+
+        ``sizes`` (B,): each row's own number of classes / dimensions (<= ``spec.size``) when rows of
+        several action spaces share the batch: a row's loss is then exactly the loss of its own spec.
+        """
         part = self.logits_for(logits, spec)
         if spec.kind == "discrete":
             targets = self.tokenizer.encode_discrete(actions, spec.size).to(part.device)
+            if sizes is not None:  # classes beyond a row's action space get no probability
+                beyond = torch.arange(spec.size, device=part.device) >= sizes.to(part.device).view(-1, *[1] * (part.dim() - 1))
+                part = part.masked_fill(beyond, float("-inf"))
             per_step = F.cross_entropy(part.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
         else:
             targets = self.tokenizer.encode_continuous(actions).to(part.device)
             per_dim = F.cross_entropy(part.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
-            per_step = per_dim.mean(-1)
+            per_step = _mean_over_dims(per_dim, sizes)
         return masked_mean(per_step, mask)
 
     def decode(
@@ -128,12 +136,14 @@ class RegressionHead(nn.Module):
         self.check_spec(spec)
         return output[..., : spec.size]
 
-    def loss(self, output: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean squared error. actions: (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps."""
+    def loss(self, output: torch.Tensor, actions: torch.Tensor, spec: ActionSpec, mask: torch.Tensor | None = None,
+             sizes: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean squared error. actions: (B, T, d) floats in [-1, 1]; mask: (B, T) valid steps; ``sizes``
+        (B,): each row's own number of dimensions when rows of several action spaces share the batch."""
         predicted = torch.tanh(self.logits_for(output, spec))
         self.tokenizer.encode_continuous(actions)  # raises on NaN or values outside [-1, 1]
-        per_step = (predicted - torch.as_tensor(actions, dtype=predicted.dtype, device=predicted.device)).pow(2).mean(-1)
-        return masked_mean(per_step, mask)
+        per_dim = (predicted - torch.as_tensor(actions, dtype=predicted.dtype, device=predicted.device)).pow(2)
+        return masked_mean(_mean_over_dims(per_dim, sizes), mask)
 
     def decode(
         self,
@@ -145,6 +155,15 @@ class RegressionHead(nn.Module):
     ) -> torch.Tensor:
         """Actions (..., d) in [-1, 1]. The head models no distribution: sampling returns the mean too."""
         return torch.tanh(self.logits_for(output, spec))
+
+
+def _mean_over_dims(per_dim: torch.Tensor, sizes: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, d) -> (B, T): the mean over each row's first ``sizes[b]`` dimensions (all d if None)."""
+    if sizes is None:
+        return per_dim.mean(-1)
+    sizes = sizes.to(per_dim.device)
+    kept = (torch.arange(per_dim.shape[-1], device=per_dim.device) < sizes.view(-1, 1, 1)).to(per_dim.dtype)
+    return (per_dim * kept).sum(-1) / sizes.view(-1, 1).to(per_dim.dtype)
 
 
 def masked_mean(per_step: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

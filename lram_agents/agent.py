@@ -76,7 +76,8 @@ class Agent:
         observation_space, action_space: the env's spaces; default: those saved in ``preprocessing``,
             or bind later with :meth:`bind` (``evaluate`` and ``SB3Policy`` bind to their env).
         keep_memory: keep the recurrent memory across episodes; default ``preprocessing.keep_memory``.
-        target_return: the (unscaled) return to condition on; default ``preprocessing.target_return``.
+        target_return: the (unscaled) return to condition on; default ``preprocessing.target_return``,
+            or for a multi-task agent (``preprocessing.tasks``) the task's of the env it is bound to.
         deterministic: argmax actions (True) or sampled ones at ``temperature``; default
             ``preprocessing.deterministic``.
         seed: seeds the sampling of actions.
@@ -113,6 +114,8 @@ class Agent:
         self.preprocessing = preprocessing or Preprocessing()
         self.keep_memory = self.preprocessing.keep_memory if keep_memory is None else bool(keep_memory)
         self.target_return = float(self.preprocessing.target_return if target_return is None else target_return)
+        self.reward_scale = self.preprocessing.reward_scale
+        self._target_given = target_return is not None  # a multi-task agent's bind() leaves it alone
         self.deterministic = self.preprocessing.deterministic if deterministic is None else bool(deterministic)
         self.temperature = temperature
         self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
@@ -137,6 +140,7 @@ class Agent:
             vector = hasattr(env, "single_observation_space")  # Gymnasium vector envs
             observation_space = env.single_observation_space if vector else env.observation_space
             action_space = env.single_action_space if vector else env.action_space
+            self._select_task(env)
         if observation_space is None or action_space is None:
             raise ValueError("bind() needs an env, or both observation_space and action_space")
         if observation_space == self.observation_space and action_space == self.action_space:
@@ -148,6 +152,22 @@ class Agent:
         self.observation_space, self.action_space = observation_space, action_space
         self.forget()
         return self
+
+    def _select_task(self, env: Any) -> None:
+        """A multi-task agent (``preprocessing.tasks``) takes the reward scale and target return of
+        ``env``'s task (by env id, else its domain's); ValueError when it knows neither."""
+        if self.preprocessing.tasks is None:
+            return
+        env_id = _env_id(env)
+        task = self.preprocessing.for_env(env_id) if env_id else None
+        if task is None:
+            known = sorted(k for k in self.preprocessing.tasks if k.startswith("domain:"))
+            raise ValueError(f"this agent was trained on {len(self.preprocessing.tasks)} tasks and has no reward scale or target "
+                             f"return for env {env_id or env!r} (it knows the env ids it trained on and the domains {known}); "
+                             "pass target_return= to Agent/load and set agent.reward_scale")
+        self.reward_scale = task.reward_scale
+        if not self._target_given:
+            self.target_return = task.target_return
 
     @property
     def device(self) -> torch.device:
@@ -233,7 +253,7 @@ class Agent:
 
     def _step(self, memory, states, prev_rewards, starts, fresh, forget, deterministic) -> AgentMemory:
         device, dtype = self.device, self._first_parameter.dtype
-        scale = self.preprocessing.reward_scale
+        scale = self.reward_scale
         prev_r = torch.as_tensor(prev_rewards / scale, dtype=dtype, device=device)
         starts_t = torch.as_tensor(starts, device=device)
         rtg = torch.where(starts_t, torch.full_like(prev_r, self.target_return / scale), memory.returns_to_go - prev_r)
@@ -368,6 +388,14 @@ class Agent:
             f"target_return={self.target_return}, keep_memory={self.keep_memory}, "
             f"spaces={'bound' if self.observation_space is not None else 'unbound'})"
         )
+
+
+def _env_id(env: Any) -> str:
+    """The Gymnasium id of an env, a Gymnasium vector env or an SB3 VecEnv ("" when it has none)."""
+    spec = getattr(env, "spec", None)
+    if spec is None and hasattr(env, "envs"):  # SB3's DummyVecEnv
+        spec = getattr(env.envs[0], "spec", None)
+    return getattr(spec, "id", "") or ""
 
 
 def _saved_space(data: dict | None, field: str) -> gym.Space | None:

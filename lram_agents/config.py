@@ -38,6 +38,8 @@ class LRAMConfig:
         backbone: the backbone's config (its ``type`` selects the backbone).
         max_state_dim: state vectors are zero-padded to this size (LRAM: 204).
         image_shape: (C, H, W) of uint8 image observations, e.g. (1, 64, 64); ``None``: no CNN.
+        image_encoder: ``"impala"`` (LRAM's IMPALA CNN) or ``"nature"`` (the DQN CNN, ~20x cheaper: for
+            CPU-sized runs of the image domains).
         include_actions: feed the previous action a_{t-1}. An option of the ``"lram"`` layout (LRAM
             omits actions); the other layouts always feed it and require ``True``.
         token_layout: the tokens of a timestep (see ``TOKEN_LAYOUTS``): ``"lram"`` ([a_{t-1}],
@@ -56,6 +58,7 @@ class LRAMConfig:
     backbone: BackboneConfig
     max_state_dim: int = 204
     image_shape: tuple[int, int, int] | None = None
+    image_encoder: Literal["impala", "nature"] = "impala"
     include_actions: bool = False
     num_discrete_actions: int = 18
     max_action_dims: int = 8
@@ -86,6 +89,7 @@ class LRAMConfig:
         for name in ("max_state_dim", "num_discrete_actions", "max_action_dims"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         require(self.num_action_bins >= 2, "num_action_bins", self.num_action_bins, "must be >= 2")
+        require(self.image_encoder in ("impala", "nature"), "image_encoder", self.image_encoder, "must be 'impala' or 'nature'")
         if self.image_shape is not None:
             self.image_shape = tuple(self.image_shape)
             ok = len(self.image_shape) == 3 and self.image_shape[0] in (1, 3) and min(self.image_shape[1:]) >= 8
@@ -141,6 +145,8 @@ class LRAMConfig:
         data["image_shape"] = list(self.image_shape) if self.image_shape is not None else None
         if self.lora is None:
             del data["lora"]  # plain models keep the config.json they had before adapters existed
+        if self.image_encoder == "impala":
+            del data["image_encoder"]  # likewise for models with LRAM's CNN
         return data
 
     @classmethod

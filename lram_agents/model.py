@@ -28,7 +28,7 @@ from lram_agents.action_head import ActionHead, RegressionHead
 from lram_agents.backbones import State, build_backbone
 from lram_agents.backbones.base import keep_rows
 from lram_agents.config import LRAMConfig
-from lram_agents.encoders import ActionEncoder, ImpalaCNN, ScalarEncoder, VectorEncoder
+from lram_agents.encoders import IMAGE_ENCODERS, ActionEncoder, ScalarEncoder, VectorEncoder
 from lram_agents.lora import add_lora
 
 
@@ -82,7 +82,7 @@ class LRAMModel(nn.Module):
         self.config = config
         d = config.d_model
         self.state_encoder = VectorEncoder(config.max_state_dim, d)
-        self.image_encoder = ImpalaCNN(config.image_shape, d) if config.image_shape is not None else None
+        self.image_encoder = IMAGE_ENCODERS[config.image_encoder](config.image_shape, d) if config.image_shape is not None else None
         self.return_encoder = ScalarEncoder(d) if config.needs_returns_to_go else None
         self.reward_encoder = ScalarEncoder(d) if config.needs_prev_rewards else None
         self.action_encoder = (

@@ -46,6 +46,10 @@ class Preprocessing:
             in-context learners must, whose exploration of a new task comes from sampling).
         observation_space, action_space: the env's spaces in the JSON form of :mod:`lram_agents.spaces`,
             so that a saved agent can act without being bound to an env first; ``None``: not recorded.
+        tasks: for a model trained on many tasks, each task's ``{"reward_scale", "target_return"}`` by
+            Gymnasium env id (e.g. ``"lram_agents/MetaWorld-reach-v0"``), plus one entry per domain
+            (``"domain:metaworld"``) for that domain's other tasks (zero-shot); :meth:`for_env` picks one.
+            ``None``: one task, the numbers above.
     """
 
     reward_scale: float = 1.0
@@ -56,6 +60,7 @@ class Preprocessing:
     deterministic: bool = True
     observation_space: dict | None = None
     action_space: dict | None = None
+    tasks: dict[str, dict[str, float]] | None = None
 
     def __post_init__(self):
         require(np.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale", self.reward_scale, "must be > 0")
@@ -67,6 +72,26 @@ class Preprocessing:
         for name in ("observation_space", "action_space"):
             if getattr(self, name) is not None:
                 space_from_json(getattr(self, name), field=name)  # raises ConfigError naming the field
+        for key, numbers in (self.tasks or {}).items():
+            require(isinstance(numbers, dict) and set(numbers) == {"reward_scale", "target_return"}, f"tasks[{key!r}]", numbers,
+                    "must be {reward_scale: ..., target_return: ...}")
+            dataclasses.replace(self, tasks=None, **numbers)  # validates the numbers
+
+    def for_env(self, env_id: str) -> Preprocessing | None:
+        """The preprocessing of the task with Gymnasium id ``env_id``: its own entry of :attr:`tasks`,
+        else its domain's (for a domain task the model did not train on), else ``None``. A one-task
+        preprocessing (``tasks is None``) is returned as it is."""
+        if self.tasks is None:
+            return self
+        numbers = self.tasks.get(env_id)
+        if numbers is None:
+            from lram_agents.envs import domains  # imports no simulator
+
+            try:
+                numbers = self.tasks.get(f"domain:{domains.parse_env_id(env_id)[0].name}")
+            except ValueError:
+                return None
+        return None if numbers is None else dataclasses.replace(self, **numbers)
 
     def save(self, directory: str | Path) -> None:
         from lram_agents.serialization import atomic_write_text
@@ -80,6 +105,22 @@ class Preprocessing:
             return from_dict(cls, json.loads(path.read_text()), where=f" in {path}")
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path} is not valid JSON: {err}") from None
+
+
+def multi_task_preprocessing(entries: list[tuple[str, str, Preprocessing]]) -> Preprocessing:
+    """One :class:`Preprocessing` for a model trained on many tasks, from ``(env_id, domain, preprocessing)``
+    per task: each task's reward scale and target return under its env id, and per domain an entry for
+    its other tasks (zero-shot) with the domain's scale and the median of its tasks' target returns."""
+    tasks: dict[str, dict[str, float]] = {}
+    by_domain: dict[str, list[Preprocessing]] = {}
+    for env_id, domain, pre in entries:
+        tasks[env_id] = {"reward_scale": pre.reward_scale, "target_return": pre.target_return}
+        if domain:
+            by_domain.setdefault(domain, []).append(pre)
+    for domain, pres in by_domain.items():
+        tasks[f"domain:{domain}"] = {"reward_scale": reward_scale_for(domain),
+                                     "target_return": float(np.median([p.target_return for p in pres]))}
+    return Preprocessing(tasks=tasks)
 
 
 def returns_to_go(rewards: torch.Tensor | np.ndarray, reward_scale: float = 1.0) -> torch.Tensor:

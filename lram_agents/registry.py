@@ -100,8 +100,8 @@ class Zoo:
         entry = self.entry(name)
         if not entry.pretrained:
             raise WeightsUnavailableError(
-                f"{name!r} has no trained weights yet: the zoo lists its architecture only. Build it with "
-                f"random weights with lram_agents.load({name!r}, pretrained=False), or load a local "
+                f"{name!r} has no trained weights yet: the zoo lists its architecture only. {self._generalist_hint(entry)}"
+                f"Build it with random weights with lram_agents.load({name!r}, pretrained=False), or load a local "
                 "checkpoint with lram_agents.load('path/to/directory')"
             )
         if entry.local is not None:
@@ -113,6 +113,20 @@ class Zoo:
                 raise CheckpointError(f"{name!r}: {path} does not exist (listed in {self.manifest})")
             check_sha256(path, entry.files[filename], name)
         return paths[CONFIG_FILE].parent
+
+
+    def _generalist_hint(self, entry: ZooEntry) -> str:
+        """For a size preset: the trained multi-domain generalists to use instead, and the recipe that
+        trains the preset (LRAM's settings, on GPUs)."""
+        if entry.preset is None:
+            return ""
+        backbone = entry.preset.get("backbone", "")
+        prefix = {"transformer": "dt"}.get(backbone, backbone)
+        trained = [n for n in self.names(pretrained_only=True) if n.startswith(f"{prefix}-lram-")]
+        use = f"The trained multi-domain generalist to use instead: {', '.join(map(repr, trained))}. " if trained else ""
+        recipe = ("Train this size with LRAM's recipe on GPUs: torchrun ... -m lram_agents.cli train examples/lram/train_206m.yaml "
+                  "(set model.preset.size and backbone). ")
+        return use + recipe
 
 
 def default_manifest() -> Path:

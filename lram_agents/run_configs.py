@@ -28,6 +28,10 @@
       preset: {backbone: xlstm, size: 16m}       # or config: path/to/config.json, or inline: {...LRAMConfig}
       overrides: {image_shape: null, max_state_dim: 16}
     data:                                        # one entry per domain; balanced in every batch
+      - domains: [metaworld, dmcontrol]          # or: every task folder of these domains (root/<domain>/<task>),
+        root: data/domains                       #   one source per task, weight / (tasks of the domain) each,
+        split: train                             #   so every domain gets the same share (LRAM)
+        tasks: {atari: [breakout, pong]}         #   optional: these tasks of a domain instead of all of the split's
       - path: data/cartpole
         reward_scale: 1.0                        # default: the domain's (LRAM) scale
         target_return: 500                       # default: the best return in the data
@@ -60,6 +64,7 @@ from typing import Any
 from lram_agents.config import LRAMConfig
 from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.data.dataset import TrajectoryDataset
+from lram_agents.data.domain_sources import domain_sources
 from lram_agents.data.sampler import DataSource
 from lram_agents.training.config import TrainerConfig
 
@@ -162,13 +167,27 @@ def _import_object(reference: str):
 # ---- lram train -------------------------------------------------------------------------------------
 @dataclass
 class DataConfig:
-    path: Any
+    path: Any = None
     domain: str | None = None
     reward_scale: float | None = None
     target_return: float | None = None
     context: int | None = None
     windows: str | None = None
     weight: float = 1.0
+    domains: list | None = None
+    root: str = "data/domains"
+    split: str = "train"
+    tasks: dict | None = None
+
+    def __post_init__(self):
+        require((self.path is None) != (self.domains is None), "path", self.path, "give exactly one of path and domains")
+        if self.domains is not None:
+            require(self.domain is None and self.target_return is None and self.reward_scale is None, "domains", self.domains,
+                    "takes each task's reward scale and target return from its domain and data: leave out domain, "
+                    "reward_scale and target_return")
+            require(self.split in ("train", "holdout", "all"), "split", self.split, "must be 'train', 'holdout' or 'all'")
+        else:
+            require(self.tasks is None, "tasks", self.tasks, "selects tasks of 'domains': give domains instead of path")
 
 
 @dataclass
@@ -231,6 +250,10 @@ def _merge(base: dict, overrides: dict) -> dict:
 def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[DataSource]:
     sources = []
     for entry in entries:
+        if entry.domains is not None:
+            sources += domain_sources(entry.root, entry.domains, entry.split, entry.context or trainer.context,
+                                      entry.windows or trainer.windows, entry.weight, entry.tasks)
+            continue
         dataset = TrajectoryDataset(entry.path, domain=entry.domain)
         given = {k: getattr(entry, k) for k in ("reward_scale", "target_return") if getattr(entry, k) is not None}
         preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__

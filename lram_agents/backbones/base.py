@@ -128,7 +128,10 @@ def linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 @functools.cache
 def compiled(fn, fullgraph: bool = False):
-    """``fn`` under ``torch.compile`` with static shapes, built on first use and shared by every caller (one
-    graph per input shape, so layers of equal shapes reuse it). The compiled kernels of the backbones
-    (``kernel="compiled"``) are made here."""
-    return torch.compile(fn, dynamic=False, fullgraph=fullgraph)
+    """``fn`` under ``torch.compile``, built on first use and shared by every caller (layers of equal shapes
+    reuse its graphs). The compiled kernels of the backbones (``kernel="compiled"``) are made here.
+
+    Shapes start static; a dimension seen to change (the batch of a multi-domain step, whose rows per
+    action space vary, or a sequence's last, shorter chunk) is made dynamic on the one recompile that
+    follows (``dynamic=None``), so varying batches never exhaust the recompile limit."""
+    return torch.compile(fn, dynamic=None, fullgraph=fullgraph)

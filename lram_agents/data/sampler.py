@@ -43,6 +43,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lram_agents.action_head import ActionSpec
 from lram_agents.config import LRAMConfig
@@ -112,8 +113,11 @@ class Batch:
         actions: targets a_t, (B, T) int64 (discrete) or (B, T, d) float32 in [-1, 1].
         mask: (B, T) bool, False on padding after a sequence's end.
         episode_starts: (B, T) bool, True where s_t is the first observation of an episode.
-        spec: which part of the shared action head the targets use.
+        spec: which part of the shared action head the targets use (for merged rows of several sizes:
+            the largest; continuous targets are zero-padded to it).
         source: the name(s) of the datasets the rows came from.
+        action_sizes: (B,) int64, each row's own number of discrete actions or continuous dimensions,
+            when rows of different sizes share the batch (``None``: all rows have ``spec.size``).
     """
 
     inputs: Timesteps
@@ -122,13 +126,16 @@ class Batch:
     episode_starts: torch.Tensor
     spec: ActionSpec
     source: str
+    action_sizes: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
         return int(self.mask.shape[0])
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.inputs.to(device), self.actions.to(device), self.mask.to(device), self.episode_starts.to(device), self.spec, self.source)
+        sizes = None if self.action_sizes is None else self.action_sizes.to(device)
+        return Batch(self.inputs.to(device), self.actions.to(device), self.mask.to(device), self.episode_starts.to(device), self.spec,
+                     self.source, sizes)
 
 
 @dataclass
@@ -184,12 +191,15 @@ class TrajectorySampler:
         return windows
 
     def _counts(self, step: int) -> list[int]:
+        """Rows per source: systematic sampling of the weights' shares with an offset drawn from
+        ``(seed, step)``. Every source gets the floor or the ceiling of its share (in expectation exactly
+        its share, also when shares are below one row), and so does every run of consecutive sources:
+        a domain listed as many task sources of weight 1/n each gets its domain's share in every batch."""
         weights = np.array([s.weight for s in self.sources], dtype=np.float64)
-        share = self.batch_size * weights / weights.sum()
-        counts = np.floor(share).astype(int)
-        for k in range(self.batch_size - counts.sum()):  # leftover rows rotate between sources
-            counts[(step + k) % len(counts)] += 1
-        return counts.tolist()
+        edges = np.concatenate([[0.0], np.cumsum(self.batch_size * weights / weights.sum())])
+        edges[-1] = self.batch_size  # no rounding drift at the end
+        offset = np.random.default_rng([self.seed, step, 1]).random()
+        return np.diff(np.floor(edges + offset)).astype(int).tolist()
 
     def _plan_source(self, i: int, count: int, rng: np.random.Generator) -> list[Window]:
         source = self.sources[i]
@@ -288,20 +298,39 @@ def images_to_model(images: torch.Tensor, image_shape: tuple[int, int, int]) -> 
 
 
 def merge_compatible(parts: list[Batch]) -> list[Batch]:
-    """Concatenate parts that share an action spec and state shape (fewer, larger forward passes)."""
+    """Concatenate parts that can share one forward pass (fewer, larger passes): the same kind of
+    action and of state (vectors, or images of one shape). Vector states of different lengths are
+    zero-padded to the longest (the state encoder pads them the same way), and action spaces of
+    different sizes share the batch with per-row ``action_sizes`` (the loss then uses each row's own part)."""
     groups: dict[tuple, list[Batch]] = {}
     for part in parts:
         s = part.inputs.states
-        key = (part.spec, tuple(s.shape[1:]), s.dtype, part.inputs.prev_actions is None)
+        shape = tuple(s.shape[2:]) if s.dtype == torch.uint8 else "vector"
+        key = (part.spec.kind, shape, s.dtype, part.inputs.prev_actions is None)
         groups.setdefault(key, []).append(part)
     return [group[0] if len(group) == 1 else _concatenate(group) for group in groups.values()]
 
 
 def _concatenate(parts: list[Batch]) -> Batch:
-    cat = lambda tensors: None if tensors[0] is None else torch.cat(tensors)  # noqa: E731
-    inputs = Timesteps(*(cat([getattr(p.inputs, f.name) for p in parts]) for f in fields(Timesteps)))
-    return Batch(inputs, cat([p.actions for p in parts]), cat([p.mask for p in parts]), cat([p.episode_starts for p in parts]),
-                 parts[0].spec, "+".join(p.source for p in parts))
+    spec = max((p.spec for p in parts), key=lambda s: s.size)
+    state_size = max(p.inputs.states.shape[-1] for p in parts) if parts[0].inputs.states.dtype != torch.uint8 else None
+
+    def pad(tensor: torch.Tensor | None, name: str) -> torch.Tensor | None:
+        if tensor is None:
+            return None
+        if name in ("states", "prev_states") and state_size is not None:
+            return F.pad(tensor, (0, state_size - tensor.shape[-1]))
+        if name in ("actions", "prev_actions") and spec.kind == "continuous":
+            return F.pad(tensor, (0, spec.size - tensor.shape[-1]))  # zeros: valid targets, masked out of the loss
+        return tensor
+
+    cat = lambda name, tensors: None if tensors[0] is None else torch.cat([pad(t, name) for t in tensors])  # noqa: E731
+    inputs = Timesteps(*(cat(f.name, [getattr(p.inputs, f.name) for p in parts]) for f in fields(Timesteps)))
+    sizes = None
+    if any(p.spec != spec or p.action_sizes is not None for p in parts):
+        sizes = torch.cat([p.action_sizes if p.action_sizes is not None else torch.full((p.size,), p.spec.size) for p in parts])
+    return Batch(inputs, cat("actions", [p.actions for p in parts]), cat("mask", [p.mask for p in parts]),
+                 cat("episode_starts", [p.episode_starts for p in parts]), spec, "+".join(p.source for p in parts), sizes)
 
 
 def check_compatible(dataset: TrajectoryDataset, config: LRAMConfig) -> None:

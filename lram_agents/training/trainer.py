@@ -33,6 +33,7 @@ from lram_agents.data.curriculum import CurriculumSampler
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.sampler import Batch, DataSource, TrajectorySampler
 from lram_agents.model import LRAMModel
+from lram_agents.preprocessing import multi_task_preprocessing
 from lram_agents.segments import segment_forward
 from lram_agents.serialization import CheckpointError
 from lram_agents.training import checkpoint as ckpt
@@ -244,7 +245,7 @@ class Trainer:
                 part = part.to(self.dist.device)
                 with self._autocast():
                     logits = self.model(part.inputs).logits
-                mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask)
+                mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask, part.action_sizes)
                 count = part.mask.sum()
                 sums += torch.stack([mean.double() * count, count.double()])
         self.model.train()
@@ -324,8 +325,11 @@ class Trainer:
             return
         directory = self.output_dir / "model"
         self.model.save_pretrained(directory)
-        if len(self.sampler.sources) == 1:
-            self.sampler.sources[0].preprocessing.save(directory)
+        sources = self.sampler.sources
+        if len(sources) == 1:
+            sources[0].preprocessing.save(directory)
+        elif all(s.dataset.env_id for s in sources):  # a multi-task model: each task's numbers by env id
+            multi_task_preprocessing([(s.dataset.env_id, s.dataset.domain, s.preprocessing) for s in sources]).save(directory)
         self._metrics_log.plot()
 
 
@@ -347,7 +351,7 @@ class _Objective(nn.Module):
                 logits = self.model(part.inputs).logits
             else:
                 logits = segment_forward(self.model, part.inputs, self.segment_steps).logits
-            mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask)
+            mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask, part.action_sizes)
             total = total + mean * part.mask.sum()
         return total
 
