@@ -4,6 +4,7 @@
     python -m lram_agents.demo --segments 1 3 9 100 --seeds 20  # other lengths, more seeds
     python -m lram_agents.demo --backbone xlstm --size 16m [--variant 7:1] --env CartPole-v1 [--episodes 10]
     python -m lram_agents.demo --model path/to/saved/agent --env CartPole-v1
+    python -m lram_agents.demo --generalist [--tasks lram_agents/MetaWorld-reach-v0 ...] [--episodes 3]
 
 Without ``--env`` (or with a T-Maze env id) the demo loads a trained T-Maze agent (default
 ``xlstm-tmaze``, or ``--model``) and plays ``--seeds`` episodes at each length of n segments of 30
@@ -11,7 +12,8 @@ steps (corridor length L = 30n - 2; the agent was trained on at most 3 segments)
 success rate and the per-step latency (median, p95: one env, one action per call). With ``--env``
 it plays a zoo size preset (untrained, random weights) or ``--model`` in any Gymnasium env and
 prints the returns and latency, which does not grow with the steps taken (with ``--keep-memory`` the
-memory also survives episode ends, as for in-context agents).
+memory also survives episode ends, as for in-context agents). With ``--generalist`` the zoo's
+multi-domain generalist plays a few tasks of Meta-World, DMControl and Atari, one model for all.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ _ZOO_PREFIX = {"xlstm": "xlstm", "transformer": "dt", "mamba": "mamba"}
 TMAZE_ENV = "lram_agents/TMaze-v0"
 TMAZE_MODEL = "xlstm-tmaze"
 TMAZE_SEGMENT_STEPS = 30  # K: an episode of n segments lasts n·K steps
+GENERALIST_MODEL = "xlstm-lram-1m"
+GENERALIST_TASKS = ("lram_agents/MetaWorld-button-press-v0", "lram_agents/MetaWorld-drawer-close-v0",
+                    "lram_agents/DMControl-cartpole-swingup-v0", "lram_agents/Atari-boxing-v0")  # boxing: 2-minute games
 
 
 def zoo_name(backbone: str, size: str, variant: str | None) -> str:
@@ -49,6 +54,28 @@ def tmaze_demo(name: str, segments: list[int], seeds: int) -> None:
         print(f"{n:>4} segment(s) (corridor {length:>4}, {n * TMAZE_SEGMENT_STEPS:>5} steps): success rate "
               f"{np.mean(result.returns):.2f}; latency per step median {result.latency_median_ms:.2f} ms, "
               f"p95 {result.latency_p95_ms:.2f} ms")
+
+
+def generalist_demo(name: str, env_ids: list[str], episodes: int) -> None:
+    """A multi-domain generalist acting in tasks of several domains: return, normalised score, success
+    and per-step latency per task (each task's reward scale and target return picked from its env)."""
+    from lram_agents.envs import domains
+    from lram_agents.suite import normalized_score
+
+    agent = lram_agents.load(name)
+    print(f"{name}: {agent.model.num_parameters() / 1e6:.2f}M parameters ({agent.model.config.backbone.type}), one model for "
+          f"every task below, {episodes} episode(s) each, first reset seeded 0")
+    for env_id in env_ids:
+        domain, task = domains.parse_env_id(env_id)
+        missing = domain.missing()
+        if missing:
+            print(f"{env_id}: skipped ({missing})")
+            continue
+        result = lram_agents.evaluate(agent, gym.make(env_id), episodes, seed=0, progress=False)
+        mean = float(np.mean(result.returns))
+        success = "" if np.isnan(result.success_rate) else f", success {result.success_rate:.2f}"
+        print(f"{env_id}: return {mean:.1f} (normalised {normalized_score(domain.name, task, mean):.2f}){success}; "
+              f"latency per step median {result.latency_median_ms:.2f} ms")
 
 
 def env_demo(args: argparse.Namespace) -> None:
@@ -76,16 +103,23 @@ def main(argv: list[str] | None = None) -> None:
                                                     "for a preset or --model)")
     parser.add_argument("--segments", type=int, nargs="+", default=[1, 3, 9], help="T-Maze lengths in segments of 30 steps")
     parser.add_argument("--seeds", type=int, default=10, help="T-Maze episodes per length")
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=int, default=None, help="episodes per env (default 10; --generalist: 1)")
+    parser.add_argument("--generalist", action="store_true", help=f"the multi-domain generalist ({GENERALIST_MODEL}, or --model) "
+                                                                   "in tasks of several domains")
+    parser.add_argument("--tasks", nargs="+", help="--generalist: these domain env ids (lram_agents/<Domain>-<task>-v0)")
     parser.add_argument("--keep-memory", action="store_true", help="keep the memory across episodes (default: the model's setting)")
     parser.add_argument("--target-return", type=float, default=None, help="default: the model's")
     # One env acting one step at a time is latency-bound: extra threads only add synchronisation, which
     # on a busy 2-core machine made the 18k-parameter T-Maze agent 50x slower (111 ms vs 2 ms per step).
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's choice)")
     args = parser.parse_args(argv)
+    args.episodes = args.episodes or (1 if args.generalist else 10)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.generalist:
+        generalist_demo(args.model or GENERALIST_MODEL, args.tasks or list(GENERALIST_TASKS), args.episodes)
+        return
     preset_asked = any(v is not None for v in (args.backbone, args.size, args.variant))
     if args.env == TMAZE_ENV or (args.env is None and args.model is None and not preset_asked):
         tmaze_demo(args.model or TMAZE_MODEL, args.segments, args.seeds)

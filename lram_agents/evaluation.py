@@ -191,6 +191,7 @@ class _SingleAsVector:
 
     def __init__(self, env: gym.Env):
         self.env = env
+        self.envs = [env]  # as in SyncVectorEnv (what Agent.bind reads the env id from)
         self.single_observation_space, self.single_action_space = env.observation_space, env.action_space
 
     def reset(self, seed: int | None = None):

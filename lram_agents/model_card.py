@@ -32,8 +32,7 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         "",
         "| setting | value |",
         "| --- | --- |",
-        f"| reward scale | {preprocessing.reward_scale} |",
-        f"| target return | {preprocessing.target_return} |",
+        *_conditioning(preprocessing),
         f"| memory across episodes | {'kept (in-context)' if preprocessing.keep_memory else 'cleared'} |",
         f"| actions | {'argmax' if preprocessing.deterministic else 'sampled (load with deterministic=True for argmax)'} |",
         f"| observation space | {_space(preprocessing.observation_space)} |",
@@ -51,6 +50,15 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         "",
     ]
     return "\n".join(lines)
+
+
+def _conditioning(preprocessing: Preprocessing) -> list[str]:
+    if preprocessing.tasks is None:
+        return [f"| reward scale | {preprocessing.reward_scale} |", f"| target return | {preprocessing.target_return} |"]
+    tasks = [k for k in preprocessing.tasks if not k.startswith("domain:")]
+    domains = [k.split(":", 1)[1] for k in preprocessing.tasks if k.startswith("domain:")]
+    return [f"| reward scale, target return | per task, picked by `agent.bind(env)` from the env id ({len(tasks)} tasks; "
+            f"other tasks of {', '.join(domains) or 'no domain'}: the domain's scale and median target) |"]
 
 
 def _results(results: Mapping[str, Any] | None) -> list[str]:

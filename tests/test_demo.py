@@ -1,3 +1,5 @@
+import dataclasses
+
 import gymnasium as gym
 import pytest
 
@@ -29,3 +31,21 @@ def test_the_default_demo_plays_the_zoo_tmaze_agent(capsys):
     assert out.startswith("xlstm-tmaze:") and "T-Maze, 3 seeds per length" in out
     assert "   1 segment(s) (corridor   28,    30 steps): success rate" in out and "   3 segment(s)" in out
     assert "latency per step median" in out and "p95" in out
+
+
+def test_the_generalist_demo_plays_each_task_with_its_domains_numbers(tmp_path, capsys):
+    from lram_agents.envs import domains
+    from lram_agents.preprocessing import Preprocessing, multi_task_preprocessing
+
+    domain = domains.get("metaworld")
+    if not domain.available():
+        pytest.skip(domain.missing())
+    env_id = domain.env_id("reach")
+    table = multi_task_preprocessing([(env_id, "metaworld", Preprocessing(reward_scale=200.0, target_return=1800.0))])
+    config = dataclasses.replace(small_config("xlstm-1:0"), max_state_dim=39)
+    Agent(LRAMModel(config), table).save_pretrained(tmp_path)
+    main(["--generalist", "--model", str(tmp_path), "--tasks", env_id, "lram_agents/MetaWorld-hand-insert-v0"])
+    out = capsys.readouterr().out
+    assert "one model for every task below, 1 episode(s) each" in out
+    assert f"{env_id}: return" in out and "lram_agents/MetaWorld-hand-insert-v0: return" in out and "success" in out
+    assert out.count("latency per step median") == 2

@@ -51,7 +51,7 @@ def reference_row(domain: str, task: str, reference: dict) -> dict:
 
 def evaluate_model(model: str, config: dict, domain_names: list[str], splits: list[str], episodes: int, seed: int,
                    root: Path) -> dict:
-    agent = lram_agents.load(model)
+    agent = lram_agents.load(model, compile=False)  # the plain step: the replay test sees the same numbers
     reference = load_reference()
     report = {"model": model, "episodes": episodes, "seed": seed, "parameters": agent.model.num_parameters(), "suites": {}}
     for split in splits:

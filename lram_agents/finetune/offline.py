@@ -39,7 +39,7 @@ from lram_agents.finetune.selection import top_episodes
 from lram_agents.finetune.spaces import check_transfer
 from lram_agents.lora import load_base_weights, lora_parameter_names, merge_lora
 from lram_agents.model import LRAMModel
-from lram_agents.preprocessing import Preprocessing
+from lram_agents.preprocessing import Preprocessing, reward_scale_for
 from lram_agents.serialization import CheckpointError, atomic_write_text
 from lram_agents.spaces import space_to_json
 from lram_agents.training.callbacks import Callback
@@ -155,9 +155,13 @@ def finetuned_preprocessing(base: Preprocessing, dataset: TrajectoryDataset, con
     """The pretrained model's preprocessing adapted to the new task.
 
     Kept: the reward scale (unless ``config.reward_scale``), the memory setting and the observation
-    normalisation (when its size matches the new observations). New: the target return (``config``'s,
+    normalisation (when its size matches the new observations). A multi-task model's table
+    (``base.tasks``) gives way to the new task's entry, its domain's, or else the domain's reward scale. New: the target return (``config``'s,
     or the best return of ``dataset``) and the spaces.
     """
+    if base.tasks is not None:  # a multi-task model: start from the new task's entry (else its domain's scale)
+        task = base.for_env(dataset.env_id) or dataclasses.replace(base, reward_scale=reward_scale_for(dataset.domain))
+        base = dataclasses.replace(task, tasks=None)
     size = int(np.prod(dataset.observation_space.shape))
     normalisation = {}
     if base.obs_mean is not None and len(base.obs_mean) != size:
