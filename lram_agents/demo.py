@@ -7,7 +7,7 @@
     python -m lram_agents.demo --generalist [--tasks lram_agents/MetaWorld-reach-v0 ...] [--episodes 3]
 
 Without ``--env`` (or with a T-Maze env id) the demo loads a trained T-Maze agent (default
-``xlstm-tmaze``, or ``--model``) and plays ``--seeds`` episodes at each length of n segments of 30
+``xlstm-tmaze``, or a ``--model`` trained in T-Maze's spaces) and plays ``--seeds`` episodes at each length of n segments of 30
 steps (corridor length L = 30n - 2; the agent was trained on at most 3 segments), printing the
 success rate and the per-step latency (median, p95: one env, one action per call). With ``--env``
 it plays a zoo size preset (untrained, random weights) or ``--model`` in any Gymnasium env and
@@ -31,6 +31,7 @@ _ZOO_PREFIX = {"xlstm": "xlstm", "transformer": "dt", "mamba": "mamba"}
 TMAZE_ENV = "lram_agents/TMaze-v0"
 TMAZE_MODEL = "xlstm-tmaze"
 TMAZE_SEGMENT_STEPS = 30  # K: an episode of n segments lasts n·K steps
+DEFAULT_SEGMENTS = [1, 3, 9]
 GENERALIST_MODEL = "xlstm-lram-1m"
 GENERALIST_TASKS = ("lram_agents/MetaWorld-button-press-v0", "lram_agents/MetaWorld-drawer-close-v0",
                     "lram_agents/DMControl-cartpole-swingup-v0", "lram_agents/Atari-boxing-v0")  # boxing: 2-minute games
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="a zoo name or saved directory (overrides --backbone/--size/--variant)")
     parser.add_argument("--env", default=None, help=f"a Gymnasium env id (default: T-Maze with {TMAZE_MODEL}, or CartPole-v1 "
                                                     "for a preset or --model)")
-    parser.add_argument("--segments", type=int, nargs="+", default=[1, 3, 9], help="T-Maze lengths in segments of 30 steps")
+    parser.add_argument("--segments", type=int, nargs="+", help=f"T-Maze lengths in segments of 30 steps (default {DEFAULT_SEGMENTS})")
     parser.add_argument("--seeds", type=int, default=10, help="T-Maze episodes per length")
     parser.add_argument("--episodes", type=int, default=None, help="episodes per env (default 10; --generalist: 1)")
     parser.add_argument("--generalist", action="store_true", help=f"the multi-domain generalist ({GENERALIST_MODEL}, or --model) "
@@ -121,11 +122,23 @@ def main(argv: list[str] | None = None) -> None:
         generalist_demo(args.model or GENERALIST_MODEL, args.tasks or list(GENERALIST_TASKS), args.episodes)
         return
     preset_asked = any(v is not None for v in (args.backbone, args.size, args.variant))
+    if args.env is None and args.model is not None and not preset_asked and _is_tmaze_agent(args.model):
+        args.env = TMAZE_ENV  # e.g. --model xlstm-tmaze-long: a T-Maze agent plays T-Maze
     if args.env == TMAZE_ENV or (args.env is None and args.model is None and not preset_asked):
-        tmaze_demo(args.model or TMAZE_MODEL, args.segments, args.seeds)
+        tmaze_demo(args.model or TMAZE_MODEL, args.segments or DEFAULT_SEGMENTS, args.seeds)
         return
+    if args.segments is not None:
+        parser.error(f"--segments sets T-Maze lengths, but this demo plays {args.env or 'CartPole-v1'} "
+                     f"(add --env {TMAZE_ENV} for a T-Maze agent)")
     args.env = args.env or "CartPole-v1"
     env_demo(args)
+
+
+def _is_tmaze_agent(name: str) -> bool:
+    """Whether the saved agent ``name`` was trained in T-Maze's spaces (recorded in its preprocessing)."""
+    agent = lram_agents.load(name, compile=False)
+    env = gym.make(TMAZE_ENV)
+    return agent.observation_space == env.observation_space and agent.action_space == env.action_space
 
 
 if __name__ == "__main__":

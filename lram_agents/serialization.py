@@ -61,8 +61,16 @@ class atomic_path:
             return False
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(self.tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; a plain open() would honour the umask
         os.replace(self.tmp, self.path)
         return False
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _atomic_path = atomic_path  # the original private name
@@ -109,4 +117,8 @@ def _load_strict(model, tensors: dict[str, torch.Tensor], path: Path) -> None:
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
             raise CheckpointError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config expects {tuple(expected[name].shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"{path}: tensor {name!r} holds {bad} NaN/inf value(s) of {tensor.numel()}: the weights are broken "
+                                  "(a diverged run?); load an earlier checkpoint")
     model.load_state_dict(tensors, strict=True)

@@ -49,3 +49,12 @@ def test_the_generalist_demo_plays_each_task_with_its_domains_numbers(tmp_path, 
     assert "one model for every task below, 1 episode(s) each" in out
     assert f"{env_id}: return" in out and "lram_agents/MetaWorld-hand-insert-v0: return" in out and "success" in out
     assert out.count("latency per step median") == 2
+
+
+def test_a_tmaze_model_without_env_plays_tmaze_and_segments_are_never_ignored(capsys):
+    main(["--model", "xlstm-tmaze-long", "--segments", "2", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert out.startswith("xlstm-tmaze-long:") and "   2 segment(s) (corridor   58,    60 steps): success rate" in out
+    with pytest.raises(SystemExit):  # argparse's error: --segments with a non-T-Maze env
+        main(["--backbone", "xlstm", "--size", "16m", "--env", "CartPole-v1", "--segments", "3"])
+    assert "--segments sets T-Maze lengths" in capsys.readouterr().err

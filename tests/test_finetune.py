@@ -40,12 +40,22 @@ def episodes_with_returns(path, returns, tasks=None):
 
 
 # ---- selection -------------------------------------------------------------------------------------
-def test_top_episodes_keeps_the_best_share_with_ties_in_order(tmp_path):
+def test_ties_at_the_cut_do_not_follow_the_recording_order(tmp_path):
+    # T-Maze-like: returns 0 or 1, recorded in order of corridor length; the top 10% must not be the
+    # first successes recorded (the shortest corridors) but spread over all of them
+    data = episodes_with_returns(tmp_path / "d.h5", [1, 0] * 50)
+    rows = top_episodes(data, 0.1).table.row
+    assert len(rows) == 10 and set(data.table.total_return[rows]) == {1}
+    assert rows.max() > 50 and rows.min() < 50
+
+
+def test_top_episodes_keeps_the_best_share_with_ties_broken_reproducibly(tmp_path):
     data = episodes_with_returns(tmp_path / "d.h5", [0, 3, 1, 3, 2, 5, 0, 3, 1, 4])
     top = top_episodes(data, 0.3)
     assert top.num_episodes == 3 and sorted(top.table.total_return) == [3, 4, 5]
-    tie = top_episodes(data, 0.4)  # 5, 4 and the first two of the three 3s
-    assert tie.table.row.tolist() == [1, 3, 5, 9]
+    tie = top_episodes(data, 0.4)  # 5, 4 and two of the three 3s
+    assert sorted(tie.table.total_return) == [3, 3, 4, 5]
+    assert tie.table.row.tolist() == top_episodes(data, 0.4).table.row.tolist()  # the same every time
     assert top_episodes(data, 0.05).num_episodes == 1 and top_episodes(data, 1.0) is data
     with pytest.raises(ValueError, match="fraction must be in"):
         top_episodes(data, 0.0)

@@ -70,3 +70,35 @@ def test_missing_directory(tmp_path):
 def test_config_json_round_trip():
     config = small_config("xlstm-7:1", image_shape=(1, 64, 64))
     assert LRAMConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_weights_with_nan_are_refused_with_the_tensors_name(tmp_path):
+    from lram_agents import Agent, load
+
+    model = LRAMModel(small_config("xlstm-1:0"))
+    with torch.no_grad():
+        model.head.proj.weight[0, :3] = float("nan")
+    Agent(model).save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"'head.proj.weight' holds 3 NaN/inf value"):
+        load(str(tmp_path))
+
+
+def test_written_files_follow_the_umask_not_the_temporary_files_0600(tmp_path):
+    import os
+    import stat
+
+    from lram_agents import Agent
+    from lram_agents.data.format import write_episodes
+    from trajectory_helpers import DISCRETE, VECTOR_SPACE, make_episode
+    import numpy as np
+
+    old = os.umask(0o022)
+    try:
+        Agent(LRAMModel(small_config("xlstm-1:0"))).save_pretrained(tmp_path / "agent")
+        write_episodes(tmp_path / "data.h5", [make_episode(5, np.random.default_rng(0))], VECTOR_SPACE, DISCRETE)
+    finally:
+        os.umask(old)
+    files = [*(tmp_path / "agent").iterdir(), tmp_path / "data.h5"]
+    assert {p.name for p in files} >= {"config.json", "model.safetensors", "README.md", "data.h5"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -20,7 +20,6 @@ import hashlib
 import os
 import string
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -243,13 +242,8 @@ def build_scenario(config: ScenarioConfig | None = None, directory: str | os.Pat
     path = folder / f"two_colors-{hashlib.sha256(wad).hexdigest()[:16]}.wad"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".two_colors-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(wad)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from lram_agents.serialization import atomic_path
+
+    with atomic_path(path) as tmp:  # concurrent makers each write whole files; the file honours the umask
+        Path(tmp).write_bytes(wad)
     return path

@@ -8,6 +8,8 @@ import numpy as np
 
 from lram_agents.data.dataset import TrajectoryDataset
 
+TIE_BREAK_SEED = 0
+
 
 def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = False) -> TrajectoryDataset:
     """The ``ceil(fraction * N)`` episodes of ``dataset`` with the highest returns (at least one).
@@ -17,8 +19,10 @@ def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = F
         per_task: select the top ``fraction`` within each task (the episodes' ``task`` field), so that
             a task with high returns does not crowd out the others.
 
-    Ties are broken by the episodes' order in the dataset (earlier first), so the selection, and
-    hence a resumed run's data, is deterministic. The result is a view sharing the files.
+    Ties at the cut are broken by a fixed pseudo-random order (seed 0), not by the episodes' order
+    in the files: data recorded in a systematic order (e.g. by corridor length, with returns of 0
+    or 1) would otherwise give a top share of one kind only. The selection, and hence a resumed
+    run's data, is still the same every time. The result is a view sharing the files.
     """
     if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
@@ -34,5 +38,6 @@ def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = F
 
 def _best(rows: np.ndarray, returns: np.ndarray, fraction: float) -> np.ndarray:
     count = max(1, math.ceil(fraction * len(rows) - 1e-9))  # 5% of 100 is 5, not 6 after float error
-    order = np.argsort(-returns, kind="stable")
+    shuffled = np.random.default_rng(TIE_BREAK_SEED).permutation(len(rows))
+    order = shuffled[np.argsort(-returns[shuffled], kind="stable")]  # equal returns stay in the shuffled order
     return rows[order[:count]]
