@@ -20,6 +20,7 @@ memory depends on ``keep_memory``:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -123,6 +124,9 @@ class Agent:
         self.action_space: gym.Space | None = None
         self._memory: AgentMemory | None = None
         self._pending_start = True
+        self._episode_limit: int | None = None  # the bound env's longest episode, if known (see _check_episode_length)
+        self._steps_in_episode = np.zeros(0, dtype=np.int64)
+        self._warned_long_episode = False
         if observation_space is None:
             observation_space = _saved_space(self.preprocessing.observation_space, "observation_space")
         if action_space is None:
@@ -141,6 +145,7 @@ class Agent:
             observation_space = env.single_observation_space if vector else env.observation_space
             action_space = env.single_action_space if vector else env.action_space
             self._select_task(env)
+            self._episode_limit = _episode_limit(env)
         if observation_space is None or action_space is None:
             raise ValueError("bind() needs an env, or both observation_space and action_space")
         if observation_space == self.observation_space and action_space == self.action_space:
@@ -249,7 +254,21 @@ class Agent:
             if not active.all():
                 new = self._keep(memory, new, ~active)
         self._memory, self._pending_start = new, False
+        self._check_episode_length(starts, active)
         return self._actions.to_env(new.prev_actions)
+
+    def _check_episode_length(self, starts: np.ndarray, active: np.ndarray) -> None:
+        """Warn once when an env acts longer than its episodes can last: the caller forgot :meth:`reset`
+        (or ``episode_start``) between episodes, and the agent conditions on a stale return-to-go."""
+        if self._steps_in_episode.shape != starts.shape:
+            self._steps_in_episode = np.zeros(starts.shape, dtype=np.int64)
+        self._steps_in_episode = np.where(starts, 0, self._steps_in_episode) + active
+        limit = self._episode_limit
+        if limit is not None and not self._warned_long_episode and (self._steps_in_episode > limit).any():
+            self._warned_long_episode = True
+            warnings.warn(f"the agent has acted {int(self._steps_in_episode.max())} steps since its last episode start, but the "
+                          f"env's episodes last at most {limit}: call agent.reset() (or pass episode_start) when an episode "
+                          "ends, or the return-to-go and memory carry over from the last one", stacklevel=3)
 
     def _step(self, memory, states, prev_rewards, starts, fresh, forget, deterministic) -> AgentMemory:
         device, dtype = self.device, self._first_parameter.dtype
@@ -352,7 +371,8 @@ class Agent:
                 raise ValueError(
                     f"reward None for env {i}: the agent acted before this observation, so it needs the reward "
                     "that action received (r_{t-1}; with memory kept across episodes, the last reward of the "
-                    "previous episode); pass 0.0 if the env gave none"
+                    "previous episode); pass 0.0 if the env gave none. If this observation starts a new episode, "
+                    "call agent.reset() first"
                 )
             try:
                 values[i] = float(raw[i])
@@ -388,6 +408,15 @@ class Agent:
             f"target_return={self.target_return}, keep_memory={self.keep_memory}, "
             f"spaces={'bound' if self.observation_space is not None else 'unbound'})"
         )
+
+
+def _episode_limit(env: Any) -> int | None:
+    """The longest an episode of ``env`` can last: its spec's ``max_episode_steps`` or the env's own
+    ``episode_length`` (T-Maze), for a single env or the first of a vector env; ``None`` if unknown."""
+    single = env.envs[0] if hasattr(env, "envs") else env
+    spec = getattr(single, "spec", None)
+    limit = getattr(spec, "max_episode_steps", None) or getattr(getattr(single, "unwrapped", single), "episode_length", None)
+    return int(limit) if isinstance(limit, (int, np.integer)) and limit > 0 else None
 
 
 def _env_id(env: Any) -> str:

@@ -230,3 +230,25 @@ def test_cloned_memory_of_an_in_place_kv_cache_can_be_given_back():
     agent.memory = snapshot
     again = [agent.act_batch(o, [0.5]) for o in obs[1:]]
     assert all(np.array_equal(a, b) for a, b in zip(later, again))
+
+
+def test_forgetting_reset_between_episodes_is_reported_once():
+    import warnings
+
+    env = gym.make("lram_agents/TMaze-v0", corridor_length=8)  # episodes of 10 steps
+    agent = Agent(LRAMModel(small_config("xlstm-1:0")).eval(), compile=False).bind(env)
+    obs, _ = env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(10):
+            agent.act(obs, 0.0)
+        agent.reset()  # a new episode: the count starts again
+        for _ in range(10):
+            agent.act(obs, 0.0)
+    with pytest.warns(UserWarning, match=r"acted 11 steps since its last episode start, but the env's episodes last at most 10"):
+        agent.act(obs, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent.act(obs, 0.0)  # once only
+    with pytest.raises(ValueError, match=r"starts a new episode, call agent.reset\(\) first"):
+        agent.act(obs, None)  # mid-episode a reward is needed; the error says what to do at a new episode

@@ -168,3 +168,10 @@ def test_mixed_domains_train_together(tmp_path):
     result = Trainer(LRAMModel(tiny_config(include_actions=True)), quick_config(), tmp_path / "run").fit(sources, 2)
     assert math.isfinite(result.loss)
     assert not (tmp_path / "run" / "model" / "preprocessing.json").exists()  # no single domain to describe
+
+
+def test_a_warm_up_longer_than_the_run_is_reported(tmp_path, dataset):
+    # the README's fine-tuning snippet once ran 300 steps under the default 4,000 warm-up steps: lr <= 7.5e-6
+    config = quick_config(warmup_steps=4000, learning_rate=1e-4)
+    with pytest.warns(UserWarning, match=r"warmup_steps=4000 is longer than the run's 2 steps: the learning rate stays below 5e-08"):
+        Trainer(LRAMModel(tiny_config()), config, tmp_path / "run").fit(dataset, 2)

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,11 @@ class Trainer:
             resume: continue from the newest valid checkpoint in ``output_dir/checkpoints``.
         """
         cfg = self.config
+        if cfg.warmup_steps >= steps / 2:
+            warnings.warn(f"warmup_steps={cfg.warmup_steps} is {'longer than' if cfg.warmup_steps >= steps else 'over half of'} the run's "
+                          f"{steps} steps: the learning rate stays below {cfg.learning_rate * min(1.0, steps / max(cfg.warmup_steps, 1)):.2g} "
+                          f"(peak {cfg.learning_rate:g}) and the model barely trains; set TrainerConfig(warmup_steps=...) to a "
+                          "small share of the steps (LRAM: 4,000 of 200,000)", stacklevel=2)
         self.dist = init_distributed(self.device_preference)
         if cfg.batch_size < self.dist.world_size:
             raise ValueError(f"batch_size={cfg.batch_size} is smaller than the {self.dist.world_size} ranks: every rank needs a window")
