@@ -131,14 +131,18 @@ class Agent:
             observation_space = _saved_space(self.preprocessing.observation_space, "observation_space")
         if action_space is None:
             action_space = _saved_space(self.preprocessing.action_space, "action_space")
-        if observation_space is not None and action_space is not None:
-            self.bind(observation_space=observation_space, action_space=action_space)
+        if observation_space is not None and action_space is not None:  # spaces given here are a deliberate choice
+            self.bind(observation_space=observation_space, action_space=action_space, new_spaces=True)
 
     # ---- spaces ----------------------------------------------------------------------------------
-    def bind(self, env: Any = None, *, observation_space: gym.Space | None = None, action_space: gym.Space | None = None) -> Agent:
+    def bind(self, env: Any = None, *, observation_space: gym.Space | None = None, action_space: gym.Space | None = None,
+             new_spaces: bool = False) -> Agent:
         """Act in ``env``'s spaces (a Gymnasium env or vector env, or an SB3 VecEnv), or in the given ones.
 
-        Changing the spaces clears the memory. Returns the agent.
+        An agent whose preprocessing records the spaces it was trained in refuses others (ValueError
+        naming both: a T-Maze agent does not play CartPole) unless ``new_spaces=True``, the opt-in for
+        transfer (e.g. before fine-tuning on a new task). Changing the spaces clears the memory.
+        Returns the agent.
         """
         if env is not None:
             vector = hasattr(env, "single_observation_space")  # Gymnasium vector envs
@@ -150,6 +154,8 @@ class Agent:
             raise ValueError("bind() needs an env, or both observation_space and action_space")
         if observation_space == self.observation_space and action_space == self.action_space:
             return self
+        if not new_spaces:
+            self._check_trained_spaces(observation_space, action_space)
         config = self.model.config
         self._observations = ObservationAdapter(observation_space, config.image_shape, config.max_state_dim, self.preprocessing)
         self._actions = ActionAdapter(action_space)
@@ -157,6 +163,14 @@ class Agent:
         self.observation_space, self.action_space = observation_space, action_space
         self.forget()
         return self
+
+    def _check_trained_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        for name, new in (("observation_space", observation_space), ("action_space", action_space)):
+            trained = _saved_space(getattr(self.preprocessing, name), name)
+            if trained is not None and trained != new:
+                raise ValueError(f"this agent was trained with {name} {trained} and the env has {new}: it would act on inputs it "
+                                 "never saw. Use an env of its task, or pass new_spaces=True to bind() to transfer it on purpose "
+                                 "(e.g. to fine-tune it)")
 
     def _select_task(self, env: Any) -> None:
         """A multi-task agent (``preprocessing.tasks``) takes the reward scale and target return of

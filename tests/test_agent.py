@@ -252,3 +252,15 @@ def test_forgetting_reset_between_episodes_is_reported_once():
         agent.act(obs, 0.0)  # once only
     with pytest.raises(ValueError, match=r"starts a new episode, call agent.reset\(\) first"):
         agent.act(obs, None)  # mid-episode a reward is needed; the error says what to do at a new episode
+
+
+def test_an_agent_refuses_spaces_other_than_those_it_was_trained_in():
+    import lram_agents
+
+    agent = lram_agents.load("xlstm-tmaze", compile=False)  # records T-Maze's spaces
+    with pytest.raises(ValueError, match=r"trained with observation_space Box.*the env has Box\(\[-4.8.*new_spaces=True"):
+        agent.bind(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="trained with observation_space"):
+        lram_agents.evaluate(agent, gym.make("MountainCar-v0"), 1, progress=False)  # evaluate binds too
+    agent.bind(gym.make("CartPole-v1"), new_spaces=True)  # the opt-in for transfer
+    assert agent.observation_space == gym.make("CartPole-v1").observation_space
