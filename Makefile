@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(PY) -m lram_agents.demo
+	$(PY) -m lram_agents.demo --generalist
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -5,7 +5,8 @@
 
 Loads the model with ``lram_agents.load`` (a zoo name or a directory); the agent takes each task's
 reward scale and target return from the env it is bound to (its ``preprocessing.json`` table). Every
-task runs ``--episodes`` episodes in parallel copies of its env (first reset seeded with ``--seed``),
+task runs ``--episodes`` episodes in parallel copies of its env (first reset seeded with ``--seed``; Meta-World's
+set of task variations too),
 scored by :func:`lram_agents.evaluate_suite` (Atari: human-normalised; others: data-normalised against
 ``envs/domains/reference_scores.json``). Tasks are those of the training config (``--config``) for the
 training split and every recorded hold-out task for the other. Writes ``evaluation.json`` (per task
@@ -41,6 +42,13 @@ def tasks_of(config: dict, domain: str, split: str, root: Path) -> list[str]:
     return [t for t in domains.get(domain).tasks("holdout") if (root / domain / t).is_dir()]
 
 
+def env_kwargs(domain: str, seed: int) -> dict:
+    """Meta-World draws each env's set of task variations (object and goal positions) at random unless
+    ``seed`` is given: with it the evaluation is the same in every process (and the replay test can
+    replay it)."""
+    return {"seed": seed} if domain == "metaworld" else {}
+
+
 def reference_row(domain: str, task: str, reference: dict) -> dict:
     """The data's own policy and the random policy on the task, normalised like the agent."""
     stats = reference.get(domain, {}).get(task, {})
@@ -60,7 +68,8 @@ def evaluate_model(model: str, config: dict, domain_names: list[str], splits: li
             if not tasks:
                 continue
             start = time.time()
-            suite = lram_agents.evaluate_suite(agent, domain, split=split, episodes=episodes, tasks=tasks, num_envs=episodes, seed=seed)
+            suite = lram_agents.evaluate_suite(agent, domain, split=split, episodes=episodes, tasks=tasks, num_envs=episodes, seed=seed,
+                                               env_kwargs=env_kwargs(domain, seed))
             rows = []
             for score in suite.scores:
                 rows.append({"task": score.task, "mean_return": score.mean_return, "std_return": score.std_return,
