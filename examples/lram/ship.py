@@ -164,8 +164,9 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
         "Stack (standing in for Composuite / Mimicgen) — with LRAM's recipe: every batch balanced across domains, no actions "
         "in the context, 50-timestep windows, reward scales 200 / 100 / 20 / 1, the target return of each task the best return "
         "in its data, AdamW with warm-up and cosine decay, clip 0.25, weight decay 0.01. "
-        f"{facts[run]['steps']:,} steps of batch {facts[run]['batch_size']} took {facts[run]['minutes']:.0f} minutes on one CPU "
-        "core (a 206M model trained on 894M transitions needs GPUs: `examples/lram/train_206m.yaml`).",
+        f"{facts[run]['steps']:,} steps of batch {facts[run]['batch_size']} took {facts[run]['minutes']:.0f} minutes of training on "
+        "this 2-core CPU machine (LRAM's 206M model, 200K steps of 768 windows on 894M transitions, needs GPUs: "
+        "`examples/lram/train_206m.yaml`).",
         "",
         f"* Meta-World MT45: mean success **{fmt(mt.get('success rate'))}**, data-normalised score **{fmt(mt.get('normalized'))}** "
         f"(the data's own expert: {fmt(mt.get('data_policy'))}); DMControl DMC11: **{fmt(dmc.get('normalized'))}** "
@@ -242,7 +243,8 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
         "# data (each: --shard 0/2 and --shard 1/2 in parallel; see examples/domains/README.md)",
         "for d in metaworld dmcontrol atari procgen robosuite; do python examples/domains/generate_data.py examples/domains/$d.yaml; done",
         *[f"lram train {facts[r]['config']} --threads 1" for r in facts],
-        *[f"python examples/lram/evaluate.py {facts[r]['model_dir']} --output runs/lram/evaluation/{r}" for r in facts],
+        *[f"python examples/lram/evaluate.py {facts[r]['model_dir']} --config {facts[r]['config']} --output runs/lram/evaluation/{r}"
+          for r in facts],
         *([f"python examples/lram/finetune.py {facts[run]['model_dir']} --output runs/lram/finetune/{run}"] if finetune else []),
         "python examples/lram/ship.py",
         "```",
