@@ -269,6 +269,21 @@ def _entry_problem(entry: ZooEntry) -> str | None:
     return None
 
 
+def add_to_manifest(zoo: str | Path, entry: dict[str, Any]) -> None:
+    """Put ``entry`` (from :func:`manifest_entry`) into ``zoo/manifest.json``: it replaces the entry of the same
+    name where that one stands, or is appended; the other entries stay as they are."""
+    from lram_agents.serialization import atomic_write_text
+
+    path = Path(zoo) / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    names = [m["name"] for m in manifest["models"]]
+    if entry["name"] in names:  # in place: a re-shipped model keeps its position in the file
+        manifest["models"][names.index(entry["name"])] = entry
+    else:
+        manifest["models"].append(entry)
+    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
 def manifest_entry(directory: str | Path, name: str, description: str, *, local: str | None = None,
                    hub: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest entry of a directory written by ``Agent.save_pretrained``: config and sha256 of every file."""

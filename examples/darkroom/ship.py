@@ -25,7 +25,7 @@ import numpy as np
 
 import lram_agents
 from lram_agents.envs import task_family
-from lram_agents.registry import MANIFEST_FILE, manifest_entry
+from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 
@@ -230,14 +230,6 @@ def reproduce(run: str, facts: dict[str, dict], sampled: dict[int, dict]) -> lis
 
 
 # ---- writing -----------------------------------------------------------------------------------
-def add_to_manifest(zoo: Path, entry: dict) -> None:
-    """Add ``entry`` to the manifest (replacing one of the same name), leaving the other entries as they are."""
-    path = zoo / MANIFEST_FILE
-    manifest = json.loads(path.read_text())
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
-    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
-
-
 def zoo_evaluation(run: str, greedy: dict, sampled: dict[int, dict]) -> dict:
     """What tests/test_zoo_darkroom.py replays: the goals, every backbone's returns greedy and per seed."""
     keep = ("env_id", "goals", "trials", "expert_returns", "expert_mean")

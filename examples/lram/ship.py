@@ -27,7 +27,7 @@ import torch
 
 import lram_agents
 from lram_agents.model_card import _parameter_count
-from lram_agents.registry import MANIFEST_FILE, manifest_entry
+from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 from lram_agents.suite import SuiteResult, TaskScore
@@ -252,13 +252,6 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
     ]
     head, _, config = generic.partition("## Config")
     return head + "\n".join(lines) + "## Config" + config
-
-
-def add_to_manifest(zoo: Path, entry: dict) -> None:
-    path = zoo / MANIFEST_FILE
-    manifest = json.loads(path.read_text())
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
-    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
 def scores_plot(evaluation: dict, path: Path) -> None:

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import lram_agents  # noqa: E402
 from common import BACKBONE_LABELS, ENV_ID, EVAL_SEGMENTS, PUBLISHED, PUBLISHED_SEGMENTS, corridor_length  # noqa: E402
 from evaluate import load_results  # noqa: E402
-from lram_agents.registry import manifest_entry  # noqa: E402
+from lram_agents.registry import add_to_manifest, manifest_entry  # noqa: E402
 from lram_agents.serialization import atomic_write_text  # noqa: E402
 
 PLOT_FILE = "success_rate.png"
@@ -179,19 +179,8 @@ def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = No
                                   "RATE's curriculum")
     description += (f"; success >= {best:.2f} at 1-5 segments, {rates(shipped).get(100, float('nan')):.2f} at 100 "
                     "segments (the card has every length)")
-    update_manifest(zoo / "manifest.json", manifest_entry(target, name, description, local=name))
+    add_to_manifest(zoo, manifest_entry(target, name, description, local=name))
     return target
-
-
-def update_manifest(path: Path, entry: dict) -> None:
-    """Replace the entry of the same name in place or append it, keeping the file's layout (indent 2)."""
-    data = json.loads(path.read_text())
-    names = [m["name"] for m in data["models"]]
-    if entry["name"] in names:
-        data["models"][names.index(entry["name"])] = entry
-    else:
-        data["models"].append(entry)
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
