@@ -55,8 +55,9 @@ def run_one(base: Agent, variant: str, domain: str, task: str, args: argparse.Na
     resume = bool(list_checkpoints(output / "checkpoints"))
     tuned = finetune(start, Path(args.root) / domain / task, args.steps, FinetuneConfig(method="full", top_fraction=0.05), trainer,
                      output, resume=resume, device="cpu")
+    options = {"seed": args.seed} if domain == "metaworld" else {}  # one set of Meta-World task variations (as evaluate.py)
     score = lram_agents.evaluate_suite(tuned.agent, domain, tasks=[task], episodes=args.episodes, num_envs=args.episodes,
-                                       seed=args.seed).scores[0]
+                                       seed=args.seed, env_kwargs=options).scores[0]
     result = {"domain": domain, "task": task, "variant": variant, "normalized": score.normalized, "success_rate": score.success_rate,
               "mean_return": score.mean_return, "std_return": score.std_return, "final_loss": tuned.train.loss,
               "episodes_used": tuned.episodes_used, "episodes_total": tuned.episodes_total}
