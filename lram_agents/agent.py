@@ -127,6 +127,7 @@ class Agent:
         self._episode_limit: int | None = None  # the bound env's longest episode, if known (see _check_episode_length)
         self._steps_in_episode = np.zeros(0, dtype=np.int64)
         self._warned_long_episode = False
+        self._reward_tap = None  # the bound env's rewards, for predict (SB3 does not pass them)
         if observation_space is None:
             observation_space = _saved_space(self.preprocessing.observation_space, "observation_space")
         if action_space is None:
@@ -142,14 +143,19 @@ class Agent:
         An agent whose preprocessing records the spaces it was trained in refuses others (ValueError
         naming both: a T-Maze agent does not play CartPole) unless ``new_spaces=True``, the opt-in for
         transfer (e.g. before fine-tuning on a new task). Changing the spaces clears the memory.
-        Returns the agent.
+
+        Binding to an env also lets the agent read that env's rewards, so that it can be SB3's policy
+        (:meth:`predict`, ``evaluate_policy(agent, env)``; see :mod:`lram_agents.sb3`). Returns the agent.
         """
         if env is not None:
+            from lram_agents.sb3 import RewardTap, inner_space
+
             vector = hasattr(env, "single_observation_space")  # Gymnasium vector envs
-            observation_space = env.single_observation_space if vector else env.observation_space
+            observation_space = inner_space(env.single_observation_space if vector else env.observation_space)
             action_space = env.single_action_space if vector else env.action_space
             self._select_task(env)
             self._episode_limit = _episode_limit(env)
+            self._reward_tap = RewardTap.on(env)
         if observation_space is None or action_space is None:
             raise ValueError("bind() needs an env, or both observation_space and action_space")
         if observation_space == self.observation_space and action_space == self.action_space:
@@ -270,6 +276,18 @@ class Agent:
         self._memory, self._pending_start = new, False
         self._check_episode_length(starts, active)
         return self._actions.to_env(new.prev_actions)
+
+    def predict(self, observation: Any, state: AgentMemory | None = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, AgentMemory | None]:
+        """Stable-Baselines3's policy API, so that ``evaluate_policy(agent, env)`` works after
+        ``agent.bind(env)``: actions for (N, ...) observations (or one), the memory snapshot as SB3's
+        ``state``. Rewards come from the bound env's last step (or from a
+        :class:`~lram_agents.sb3.PreviousRewardWrapper` observation); ``episode_start`` marks new
+        episodes; SB3's ``deterministic`` is obeyed. See :mod:`lram_agents.sb3`.
+        """
+        from lram_agents.sb3 import predict
+
+        return predict(self, observation, state, episode_start, deterministic, self._reward_tap)
 
     def _check_episode_length(self, starts: np.ndarray, active: np.ndarray) -> None:
         """Warn once when an env acts longer than its episodes can last: the caller forgot :meth:`reset`
