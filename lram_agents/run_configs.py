@@ -57,6 +57,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,10 +160,17 @@ def _import_object(reference: str):
     module, _, attr = reference.partition(":")
     if not attr:
         raise ConfigError(f"callable reference {reference!r} must look like 'package.module:function'")
+    # as `python -m` would: modules in the working directory import without PYTHONPATH=.
+    added = os.getcwd() not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as err:
         raise ConfigError(f"cannot import {reference!r}: {err}") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
 
 
 # ---- lram train -------------------------------------------------------------------------------------

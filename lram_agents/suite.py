@@ -157,8 +157,8 @@ class PolicyGroup:
     def _build(self, env: gym.Env, index: int):
         if isinstance(self.make_policy, str):
             env.action_space.seed(index)  # reproducible, and different in each copy
-            return as_policy(self.make_policy, env.action_space)
-        return as_policy(self.make_policy(env), env.action_space)
+            return as_policy(self.make_policy, env.action_space, env=env)
+        return as_policy(self.make_policy(env), env.action_space, env=env)
 
     def forget(self) -> None:
         pass

@@ -136,6 +136,7 @@ def test_learning_history_keeps_every_kth_episode_in_order(tmp_path):
     (history,) = dataset.histories()
     indices = dataset.table.episode_index[history].tolist()
     assert indices == list(range(0, summary.episodes, 3))
+    assert summary.kept == len(indices) < summary.episodes  # what the CLI reports as recorded
     assert set(dataset.table.history_id) == {7}
     kept_returns = [summary.returns[i] for i in indices]
     assert np.allclose(dataset.table.total_return[history], kept_returns)
@@ -170,3 +171,22 @@ def test_writer_converts_images_once(tmp_path):
         writer.add(Episode(frames, [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]))
     dataset = TrajectoryDataset(tmp_path)
     assert dataset.observation_space.shape == (1, 16, 16) and dataset.episode(0).observations.shape == (4, 1, 16, 16)
+
+
+def test_observation_only_agents_bare_models_and_unbound_agents_record(tmp_path):
+    """record() takes the T-Maze oracle (act(obs)), a bare LRAMModel, and an agent not yet bound to the env."""
+    import lram_agents  # noqa: F401  (registers the env ids)
+    from lram_agents.agent import Agent
+    from lram_agents.backbones import MambaConfig
+    from lram_agents.config import LRAMConfig
+    from lram_agents.envs.tmaze import TMazeOracle
+    from lram_agents.model import LRAMModel
+
+    env = gym.make("lram_agents/TMaze-v0", corridor_length=4)
+    record(env, TMazeOracle(4), tmp_path / "oracle", episodes=3, seed=0, progress=False)
+    assert TrajectoryDataset(tmp_path / "oracle").table.total_return.tolist() == [1.0, 1.0, 1.0]
+    model = LRAMModel(LRAMConfig(backbone=MambaConfig(d_model=16, num_layers=1, d_state=4), max_state_dim=4))
+    summary = record(CountingEnv(length=3), model, tmp_path / "model", episodes=2, progress=False)
+    assert summary.episodes == 2 and TrajectoryDataset(tmp_path / "model").num_episodes == 2
+    record(CountingEnv(length=3), Agent(model, compile=False), tmp_path / "agent", episodes=1, progress=False)
+    assert TrajectoryDataset(tmp_path / "agent").num_episodes == 1

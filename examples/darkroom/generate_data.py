@@ -66,7 +66,7 @@ def record_goal(cfg: SourceRLConfig, index: int, goal: tuple[int, int], output: 
                                       algorithm_kwargs=cfg.algorithm_kwargs)
     summary = record_learning_history(algorithm, cfg.total_timesteps, staging, keep_every=cfg.keep_every, history_id=index,
                                       task=str(goal), domain=cfg.domain, prefix=goal_prefix(goal),
-                                      episodes_per_file=cfg.total_timesteps)  # the whole history in one file
+                                      episodes_per_file=cfg.total_timesteps, progress=False)  # the whole history in one file
     (written,) = summary.files
     written.replace(output / written.name)  # atomic: the goal counts as done from here on
     staging.rmdir()

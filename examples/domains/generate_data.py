@@ -144,7 +144,7 @@ def record_learning_run(cfg: DomainDataConfig, task: str, index: int, staging: P
     policy = "CnnPolicy" if is_image_space(vec_env.observation_space) else "MlpPolicy"
     model = ALGORITHMS[cfg.source.upper()](policy, vec_env, seed=cfg.seed + index, verbose=0, **cfg.algorithm_kwargs)
     summary = record_learning_history(model, cfg.total_timesteps, staging, keep_every=1, history_id=index, task=task,
-                                      domain=cfg.domain, episodes_per_file=1)  # LRAM: one episode per file
+                                      domain=cfg.domain, episodes_per_file=1, progress=False)  # LRAM: one episode per file
     model.save(staging / "policy.zip")
     vec_env.close()
     return summary.returns

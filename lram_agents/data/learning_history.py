@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from lram_agents.data.recorder import RecordingSummary, TrajectoryWriter, _EpisodeBuffer
 from lram_agents.envs.source_rl import Transition, base_vec_env, learn_recording
 
@@ -31,13 +33,15 @@ class HistoryWriter:
         task: stored with every episode (e.g. the goal's name).
         history_id: identifies this learning history in the dataset (use one per task and seed).
         keep_every: k, AD's downsampling (1 keeps all).
+        bar: a tqdm bar advanced by one per transition (optional).
     """
 
-    def __init__(self, writer: TrajectoryWriter, task: str = "", history_id: int = 0, keep_every: int = 1):
+    def __init__(self, writer: TrajectoryWriter, task: str = "", history_id: int = 0, keep_every: int = 1, bar: Any = None):
         if keep_every < 1:
             raise ValueError(f"keep_every must be >= 1, got {keep_every}")
         self.writer, self.task, self.history_id, self.keep_every = writer, task, history_id, keep_every
-        self.episodes_finished, self.steps = 0, 0
+        self.episodes_finished, self.episodes_kept, self.steps = 0, 0, 0
+        self.bar = bar
         self.returns: list[float] = []  # of every finished episode, kept or not
         self._buffers: dict[int, _EpisodeBuffer] = {}
 
@@ -47,6 +51,8 @@ class HistoryWriter:
             buffer = self._buffers[transition.env_index] = _EpisodeBuffer(transition.obs)
         buffer.add(transition.action, transition.reward, transition.terminated, transition.truncated, transition.next_obs)
         self.steps += 1
+        if self.bar is not None:
+            self.bar.update(1)
         if transition.terminated or transition.truncated:
             self._finish(self._buffers.pop(transition.env_index))
 
@@ -55,11 +61,15 @@ class HistoryWriter:
         self.returns.append(float(sum(buffer.rewards)))
         if index % self.keep_every == 0:
             self.writer.add(buffer.to_episode(self.task, self.history_id, index))
+            self.episodes_kept += 1
         self.episodes_finished = index + 1
+        if self.bar is not None:
+            self.bar.set_postfix(episodes=self.episodes_finished, kept=self.episodes_kept, refresh=False)
 
 
 def record_learning_history(algorithm: Any, total_timesteps: int, directory: str | Path, keep_every: int = 1, history_id: int = 0,
-                            task: str = "", domain: str = "", progress_bar: bool = False, **writer_kwargs) -> RecordingSummary:
+                            task: str = "", domain: str = "", progress_bar: bool = False, progress: bool = True,
+                            **writer_kwargs) -> RecordingSummary:
     """Train ``algorithm`` (an SB3 model with its env set) for ``total_timesteps`` and record its history.
 
     Args:
@@ -67,8 +77,11 @@ def record_learning_history(algorithm: Any, total_timesteps: int, directory: str
             (e.g. in ``VecNormalize``); the raw observations of the environments are recorded.
         keep_every: k, keep every k-th finished episode (AD's downsampling; 1 keeps all).
         history_id: identifies this learning history in the dataset (use one per task and seed).
+        progress: a tqdm bar over the timesteps, with the episodes finished and kept.
+        progress_bar: SB3's own progress bar (needs the ``rich`` package).
         writer_kwargs: passed to :class:`TrajectoryWriter` (e.g. ``episodes_per_file``).
 
+    Returns a summary whose ``episodes`` counts the finished episodes and ``kept`` those written.
     The algorithm's ``learn`` runs with ``reset_num_timesteps=True``; episodes unfinished at the end
     are dropped. Files written before an exception stay on disk.
     """
@@ -77,6 +90,8 @@ def record_learning_history(algorithm: Any, total_timesteps: int, directory: str
     metadata = {"algorithm": type(algorithm).__name__, "keep_every": keep_every, "total_timesteps": int(total_timesteps)}
     with TrajectoryWriter(directory, vec_env.observation_space, vec_env.action_space, domain=domain, env_id=spec.id if spec else "",
                           metadata=metadata, **writer_kwargs) as writer:
-        history = HistoryWriter(writer, task=task, history_id=history_id, keep_every=keep_every)
-        learn_recording(algorithm, history, total_timesteps, progress_bar=progress_bar)
-    return RecordingSummary(episodes=history.episodes_finished, steps=history.steps, returns=history.returns, files=list(writer.files))
+        with tqdm(total=int(total_timesteps), unit="step", desc="learn and record", disable=not progress) as bar:
+            history = HistoryWriter(writer, task=task, history_id=history_id, keep_every=keep_every, bar=bar)
+            learn_recording(algorithm, history, total_timesteps, progress_bar=progress_bar)
+    return RecordingSummary(episodes=history.episodes_finished, kept=history.episodes_kept, steps=history.steps,
+                            returns=history.returns, files=list(writer.files))

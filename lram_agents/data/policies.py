@@ -4,7 +4,10 @@
 step, where ``reward`` is the reward received for the previous action (0.0 after a reset).
 :func:`as_policy` adapts what users have:
 
-* an agent with ``act(obs, reward)`` (and optionally ``reset()``), e.g. an ``lram_agents`` agent;
+* an agent with ``act(obs, reward)`` or ``act(obs)`` (and optionally ``reset()``), e.g. an
+  ``lram_agents`` agent (bound to the env here if it is not yet) or the T-Maze oracle;
+* a bare :class:`~lram_agents.model.LRAMModel`: acts through an :class:`~lram_agents.agent.Agent`
+  with default preprocessing;
 * a Stable-Baselines3 model (anything with ``predict(obs, state, episode_start, deterministic)``),
   recurrent ones included (the state is carried and reset at episode starts);
 * a plain callable ``f(obs) -> action``;
@@ -13,6 +16,8 @@ step, where ``reward`` is the reward received for the previous action (0.0 after
 
 from __future__ import annotations
 
+import inspect
+import sys
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -27,17 +32,27 @@ class Policy(Protocol):
 
 
 class AgentPolicy:
-    """An object with ``act(obs, reward)``; its ``reset()`` (if any) is called at episode starts."""
+    """An object with ``act(obs, reward)`` or ``act(obs)``; its ``reset()`` (if any) is called at episode starts."""
 
     def __init__(self, agent: Any):
         self.agent = agent
+        self._takes_reward = _accepts_two_arguments(agent.act)
 
     def reset(self) -> None:
         if hasattr(self.agent, "reset"):
             self.agent.reset()
 
     def __call__(self, observation, reward: float):
-        return self.agent.act(observation, reward)
+        return self.agent.act(observation, reward) if self._takes_reward else self.agent.act(observation)
+
+
+def _accepts_two_arguments(method: Callable) -> bool:
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume the protocol's act(obs, reward)
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 class SB3Policy:
@@ -82,8 +97,16 @@ class RandomPolicy:
         return self.action_space.sample()
 
 
-def as_policy(policy: Any, action_space: gym.Space | None = None, deterministic: bool = True) -> Policy:
-    """Wrap ``policy`` (see the module docstring) into a :class:`Policy`."""
+def as_policy(policy: Any, action_space: gym.Space | None = None, deterministic: bool = True, env: gym.Env | None = None) -> Policy:
+    """Wrap ``policy`` (see the module docstring) into a :class:`Policy`; ``env``: the env it will act in
+    (an ``lram_agents`` agent or model that knows no spaces yet is bound to it)."""
+    model_module = sys.modules.get("lram_agents.model")  # loaded whenever an LRAMModel exists; importing it costs torch
+    if model_module is not None and isinstance(policy, model_module.LRAMModel):
+        from lram_agents.agent import Agent
+
+        policy = Agent(policy)
+    if env is not None and hasattr(policy, "bind") and getattr(policy, "observation_space", True) is None:
+        policy.bind(env)
     if isinstance(policy, str):
         if policy != "random":
             raise ValueError(f"unknown policy name {policy!r}; the only named policy is 'random'")

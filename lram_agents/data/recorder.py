@@ -167,6 +167,7 @@ class RecordingSummary:
     """What a recording produced."""
 
     episodes: int = 0  # episodes finished (kept or not)
+    kept: int | None = None  # episodes written, where fewer than finished (a learning history keeps every k-th)
     steps: int = 0
     env_errors: int = 0
     returns: list[float] = field(default_factory=list)
@@ -185,7 +186,7 @@ def record(env: gym.Env, policy: Any, directory: str | Path | TrajectoryWriter, 
     """
     if (episodes is None) == (steps is None) or (episodes or steps) < 1:
         raise ValueError(f"give exactly one positive budget: episodes={episodes}, steps={steps}")
-    policy = as_policy(policy, env.action_space)
+    policy = as_policy(policy, env.action_space, env=env)
     writer = directory if isinstance(directory, TrajectoryWriter) else TrajectoryWriter(
         directory, env.observation_space, env.action_space, domain=domain, env_id=env.spec.id if env.spec else "", **writer_kwargs)
     recorder, summary = RecordEpisodes(env, writer, task=task), RecordingSummary()
