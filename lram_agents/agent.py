@@ -434,9 +434,11 @@ class Agent:
         save_agent(self, directory, name=name, results=results)
 
     def __repr__(self) -> str:
+        from lram_agents.model_card import parameter_count
+
         backbone = self.model.config.backbone
         return (
-            f"Agent({backbone.type}, {self.model.num_parameters() / 1e6:.1f}M parameters, "
+            f"Agent({backbone.type}, {parameter_count(self.model.num_parameters())} parameters, "
             f"target_return={self.target_return}, keep_memory={self.keep_memory}, "
             f"spaces={'bound' if self.observation_space is not None else 'unbound'})"
         )

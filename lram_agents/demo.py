@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import lram_agents
+from lram_agents.model_card import parameter_count
 from lram_agents.presets import SIZES
 
 _ZOO_PREFIX = {"xlstm": "xlstm", "transformer": "dt", "mamba": "mamba"}
@@ -64,7 +65,7 @@ def generalist_demo(name: str, env_ids: list[str], episodes: int) -> None:
     from lram_agents.suite import normalized_score
 
     agent = lram_agents.load(name)
-    print(f"{name}: {agent.model.num_parameters() / 1e6:.2f}M parameters ({agent.model.config.backbone.type}), one model for "
+    print(f"{name}: {parameter_count(agent.model.num_parameters())} parameters ({agent.model.config.backbone.type}), one model for "
           f"every task below, {episodes} episode(s) each, first reset seeded 0")
     for env_id in env_ids:
         domain, task = domains.parse_env_id(env_id)
@@ -85,7 +86,7 @@ def env_demo(args: argparse.Namespace) -> None:
     name = args.model or zoo_name(args.backbone or "xlstm", args.size or "16m", args.variant)
     pretrained = args.model is not None  # the size presets have no trained weights yet
     agent = lram_agents.load(name, pretrained=pretrained, target_return=args.target_return, keep_memory=args.keep_memory or None)
-    print(f"{name}: {agent.model.num_parameters() / 1e6:.1f}M parameters "
+    print(f"{name}: {parameter_count(agent.model.num_parameters())} parameters "
           f"({'trained' if pretrained else 'untrained'}), env {args.env}")
     result = lram_agents.evaluate(agent, gym.make(args.env), args.episodes, seed=0)
     lat = 1e3 * result.step_latencies

@@ -20,7 +20,7 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         f"# {name}",
         "",
         f"A recurrent large action model with a **{backbone.type}** backbone "
-        f"({_parameter_count(model.num_parameters())} parameters, d_model {config.d_model}).",
+        f"({parameter_count(model.num_parameters())} parameters, d_model {config.d_model}).",
         "",
         "```python",
         "import lram_agents",
@@ -82,7 +82,7 @@ def _space(data: dict | None) -> str:
     return f"Box(shape={tuple(data['shape'])}, dtype={data['dtype']})"
 
 
-def _parameter_count(n: int) -> str:
+def parameter_count(n: int) -> str:
     """206.3M, 18.5k or 950: readable at every model size (the zoo holds 18k-parameter models too)."""
     if n >= 1e6:
         return f"{n / 1e6:.1f}M"

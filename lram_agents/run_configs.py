@@ -235,7 +235,17 @@ class TrainConfig:
 
 def build_model_config(section: ModelSection) -> LRAMConfig:
     """The model config: a preset, a config.json or inline fields, then ``overrides`` merged in
-    (nested: ``{backbone: {num_blocks: 2}}`` changes one backbone field)."""
+    (nested: ``{backbone: {num_blocks: 2}}`` changes one backbone field). A bad value raises
+    :class:`ConfigError` naming it."""
+    try:
+        return _model_config(section)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:  # a preset's or LRAMConfig's own check
+        raise ConfigError(f"config field 'model': {err}") from None
+
+
+def _model_config(section: ModelSection) -> LRAMConfig:
     if section.preset is not None:
         from lram_agents.presets import preset
 

@@ -75,18 +75,10 @@ def test_floor_is_the_bytes_a_step_reads_over_the_measured_bandwidth():
 
 
 def test_training_speed_script_times_every_backbone_against_the_transformer(tmp_path, monkeypatch):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     from lram_agents.backbones.mamba import MambaConfig
     from lram_agents.backbones.transformer import TransformerConfig
+    from lram_agents.bench import training_speed as script
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "training_speed.py"
-    spec = importlib.util.spec_from_file_location("training_speed", path)
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "training_speed", script)  # dataclasses look their module up there
-    spec.loader.exec_module(script)
     tiny = {"transformer": TransformerConfig(d_model=16, num_layers=1, num_heads=2, max_positions=24),
             "mamba": MambaConfig(d_model=16, num_layers=1, d_state=4)}
     monkeypatch.setitem(script.SCALES, "tiny", (lambda: tiny, 2, 24))

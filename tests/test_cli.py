@@ -40,13 +40,91 @@ def test_record_then_train(tmp_path, capsys):
     assert json.loads((tmp_path / "run/model/preprocessing.json").read_text())["target_return"] == 500
 
 
-def test_record_a_learning_history(tmp_path):
+def test_record_a_learning_history(tmp_path, capsys):
     rec = write(tmp_path / "rec.yaml", {"env": "CartPole-v1", "output": str(tmp_path / "hist"), "seed": 0,
                                         "learning_history": {"algo": "PPO", "total_timesteps": 256, "keep_every": 2, "history_id": 4,
                                                              "algo_kwargs": {"n_steps": 128, "batch_size": 64, "n_epochs": 1}}})
     assert main(["record", rec, "--threads", "1"]) == 0
     dataset = TrajectoryDataset(tmp_path / "hist")
     assert set(dataset.table.history_id) == {4} and all(i % 2 == 0 for i in dataset.table.episode_index)
+    out = capsys.readouterr().out
+    assert f"recorded {dataset.num_episodes} of " in out and "keep_every 2" in out  # the episodes written, not all finished
+
+
+def test_a_callable_policy_in_the_working_directory_needs_no_pythonpath(tmp_path, monkeypatch):
+    (tmp_path / "my_policy_module.py").write_text("def make(env):\n    return lambda obs: 0\n")
+    monkeypatch.chdir(tmp_path)
+    rec = write(tmp_path / "rec.yaml", {"env": "CartPole-v1", "output": "data", "policy": {"callable": "my_policy_module:make"},
+                                        "episodes": 2, "seed": 0})
+    assert main(["record", rec]) == 0
+    assert TrajectoryDataset(tmp_path / "data").num_episodes == 2
+
+
+def test_unknown_env_ids_and_model_names_are_user_errors(tmp_path, capsys):
+    rec = write(tmp_path / "rec.yaml", {"env": "NoSuchEnv-v0", "output": "x", "policy": "random", "episodes": 1})
+    assert main(["record", rec]) == 2
+    assert "lram record: error:" in capsys.readouterr().err
+    train = write(tmp_path / "t.yaml", {"output_dir": str(tmp_path / "run"), "steps": 1, "model": {"preset": {"backbone": "xlstm", "size": "3m"}},
+                                        "data": [{"path": str(tmp_path)}]})
+    assert main(["train", train]) == 2
+    err = capsys.readouterr().err
+    assert "lram train: error:" in err and "unknown size '3m'" in err
+    assert main(["evaluate", "no-such-model", "--env", "CartPole-v1"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert main(["evaluate", "xlstm-tmaze", "--env", "CartPole-v1"]) == 2  # trained in T-Maze's spaces
+    assert "cannot act in CartPole-v1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["train", "record", "finetune"])
+def test_example_configs_are_valid_and_name_every_field(kind, capsys):
+    import dataclasses
+
+    from lram_agents.finetune.config import FinetuneConfig
+    from lram_agents.lora import LoRAConfig
+    from lram_agents.run_configs import (DataConfig, FinetuneRunConfig, LearningHistoryConfig, ModelSection, RecordConfig,
+                                         TrainConfig)
+    from lram_agents.training.config import TrainerConfig
+
+    assert main(["config", "--example", kind]) == 0
+    text = capsys.readouterr().out
+    data = yaml.safe_load(text)
+    classes = {"train": [TrainConfig, ModelSection, DataConfig, TrainerConfig],
+               "record": [RecordConfig, LearningHistoryConfig],
+               "finetune": [FinetuneRunConfig, FinetuneConfig, LoRAConfig]}[kind]
+    classes[0].from_dict(data)  # the example itself is a valid config
+    if kind == "train":
+        TrainerConfig.from_dict(data["trainer"])  # every trainer field is in it with its default
+        assert {f.name for f in dataclasses.fields(TrainerConfig)} == set(data["trainer"])
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            assert re.search(rf"^[\s#-]*{f.name}:", text, re.M), f"{kind} example lacks {cls.__name__}.{f.name}"
+
+
+def test_evaluate_prints_a_table_and_writes_json_and_the_trial_plot(tmp_path, capsys):
+    out = tmp_path / "tmaze"
+    assert main(["evaluate", "xlstm-tmaze", "--env", "lram_agents/TMaze-v0", "--episodes", "3", "--no-progress", "--output", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["summary"]["episodes"] == 3 and report["summary"]["mean return"] == 1.0  # the zoo agent solves T-Maze
+    assert "mean return" in capsys.readouterr().out and "trials" not in report
+    out = tmp_path / "darkroom"
+    assert main(["evaluate", "mamba-darkroom", "--env", "lram_agents/DarkRoom-v0", "--tasks", "holdout", "--episodes", "2",
+                 "--no-progress", "--output", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [row["trial"] for row in report["trials"]] == [1, 2] and report["trials"][0]["envs"] == 20
+    assert (out / "trials.png").stat().st_size > 1000
+
+
+def test_bench_forwards_to_the_benchmarks_and_help_is_quick_to_import(capsys):
+    import subprocess
+    import sys
+
+    with pytest.raises(SystemExit):
+        main(["bench", "training", "--help"])
+    assert "lram bench training" in capsys.readouterr().out
+    assert main(["bench"]) == 0 and "latency" in capsys.readouterr().out
+    # `lram --help` imports no torch (it took ~7 s when it did)
+    probe = "import sys, lram_agents.cli as c; c._parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("config,message", [
