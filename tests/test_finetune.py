@@ -161,7 +161,7 @@ def test_finetuning_teaches_a_held_out_variant(tmp_path, one_thread):
 
 
 # ---- CLI ---------------------------------------------------------------------------------------------
-def test_cli_finetunes_a_saved_agent(tmp_path, tmaze_data, capsys, one_thread):
+def test_cli_finetunes_a_saved_agent(tmp_path, tmaze_data, capsys, caplog, one_thread):
     Agent(LRAMModel(tiny_config()), Preprocessing()).save_pretrained(tmp_path / "pretrained")
     config = {"pretrained": str(tmp_path / "pretrained"), "output_dir": str(tmp_path / "run"), "steps": 2, "data": {"path": str(tmaze_data)},
               "finetune": {"method": "lora", "top_fraction": 0.1, "lora": {"rank": 2}}, "trainer": quick_trainer().to_dict()}
@@ -169,7 +169,8 @@ def test_cli_finetunes_a_saved_agent(tmp_path, tmaze_data, capsys, one_thread):
     path.write_text(yaml.safe_dump(config))
     assert main(["finetune", str(path), "--threads", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "on 4 of 40 episodes to step 2" in out and "Discrete(4) uses the first 4" in out
+    assert "on 4 of 40 episodes to step 2" in out and "Discrete(4) uses the first 4" not in out  # logged, not printed again
+    assert caplog.text.count("Discrete(4) uses the first 4") == 1
     assert LRAMConfig.load(tmp_path / "run" / "model" / "config.json").lora.rank == 2
     config["pretrained"] = "xlstm-tmazee"
     path.write_text(yaml.safe_dump(config))
