@@ -162,6 +162,7 @@ def test_finetuning_teaches_a_held_out_variant(tmp_path, one_thread):
 
 # ---- CLI ---------------------------------------------------------------------------------------------
 def test_cli_finetunes_a_saved_agent(tmp_path, tmaze_data, capsys, caplog, one_thread):
+    caplog.set_level("INFO", logger="lram_agents")
     Agent(LRAMModel(tiny_config()), Preprocessing()).save_pretrained(tmp_path / "pretrained")
     config = {"pretrained": str(tmp_path / "pretrained"), "output_dir": str(tmp_path / "run"), "steps": 2, "data": {"path": str(tmaze_data)},
               "finetune": {"method": "lora", "top_fraction": 0.1, "lora": {"rank": 2}}, "trainer": quick_trainer().to_dict()}
