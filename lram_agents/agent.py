@@ -64,7 +64,40 @@ class AgentMemory:
             self.returns_to_go.clone(),
             self.prev_actions.clone(),
             self.acted.copy(),
+            None if self.prev_states is None else self.prev_states.clone(),
         )
+
+    def save(self, path: str | Path) -> None:
+        """Write the memory to a safetensors file (atomically), to resume an agent mid-episode later::
+
+            agent.memory.save("memory.safetensors")
+            agent.memory = AgentMemory.load("memory.safetensors")   # same agent, or one loaded from the same weights
+        """
+        from lram_agents.serialization import atomic_save_tensors
+
+        tensors = {f"{_STATE_PREFIX}{name}": t.detach().contiguous().cpu() for name, t in self.model_state.items()}
+        tensors.update(returns_to_go=self.returns_to_go.cpu(), prev_actions=self.prev_actions.cpu(),
+                       acted=torch.from_numpy(self.acted.astype(np.uint8)))
+        if self.prev_states is not None:
+            tensors["prev_states"] = self.prev_states.contiguous().cpu()
+        atomic_save_tensors(Path(path), tensors, metadata={"format": _MEMORY_FORMAT})
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> AgentMemory:
+        """A memory written by :meth:`save`, on ``device`` (the agent's: ``agent.device``)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            if (f.metadata() or {}).get("format") != _MEMORY_FORMAT:
+                raise ValueError(f"{path} is not an agent memory written by AgentMemory.save")
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+        state = {key[len(_STATE_PREFIX):]: t for key, t in tensors.items() if key.startswith(_STATE_PREFIX)}
+        return cls(state, tensors["returns_to_go"], tensors["prev_actions"], tensors["acted"].cpu().numpy().astype(bool),
+                   tensors.get("prev_states"))
+
+
+_STATE_PREFIX = "model_state."
+_MEMORY_FORMAT = "lram_agents.AgentMemory/1"
 
 
 class Agent:
@@ -110,6 +143,7 @@ class Agent:
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.model = model.eval()
+        self._compile, self._precision, self._seed = compile, precision, seed
         self._step_fn = StepFunction(self.model, compile, precision)
         self._first_parameter = next(self.model.parameters())  # the same object after model.to(...): device, dtype
         self.preprocessing = preprocessing or Preprocessing()
@@ -197,6 +231,19 @@ class Agent:
     @property
     def device(self) -> torch.device:
         return self._first_parameter.device
+
+    def to(self, device: str | torch.device) -> Agent:
+        """Move the model to ``device`` ("cpu", "cuda", "auto", ...; checked first) and forget the memory
+        (it lives on the old device); the step is rebuilt for the new device. Returns the agent."""
+        from lram_agents.devices import resolve_device
+
+        device = resolve_device(device)
+        self.model.to(device)
+        self._step_fn = StepFunction(self.model, self._compile, self._precision)
+        if self._seed is not None:
+            self._generator = torch.Generator(device=device).manual_seed(self._seed)
+        self.forget()
+        return self
 
     # ---- episodes and memory ---------------------------------------------------------------------
     def reset(self) -> None:
@@ -432,6 +479,15 @@ class Agent:
         from lram_agents.pretrained import save_agent
 
         save_agent(self, directory, name=name, results=results)
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str | None = None,
+                    results: Mapping[str, Any] | None = None) -> str:
+        """Upload the files of :meth:`save_pretrained` to the Hugging Face Hub repository ``repo_id``
+        ("owner/name", created if needed); ``lram_agents.load("hf://owner/name")`` loads it back.
+        Returns the commit's URL. See :mod:`lram_agents.hub`."""
+        from lram_agents.hub import push
+
+        return push(self, repo_id, private=private, token=token, commit_message=commit_message, results=results)
 
     def __repr__(self) -> str:
         from lram_agents.model_card import parameter_count

@@ -46,10 +46,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from lram_agents.config_utils import ConfigError
     from lram_agents.data.format import DatasetError
+    from lram_agents.devices import DeviceError
     from lram_agents.registry import UnknownModelError, WeightsUnavailableError
     from lram_agents.serialization import CheckpointError
 
-    return ConfigError, DatasetError, CheckpointError, UnknownModelError, WeightsUnavailableError, gym.error.Error, FileNotFoundError
+    return (ConfigError, DatasetError, CheckpointError, UnknownModelError, WeightsUnavailableError, DeviceError, gym.error.Error,
+            FileNotFoundError)
 
 
 def _parser() -> argparse.ArgumentParser:

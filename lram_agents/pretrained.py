@@ -15,6 +15,7 @@ import torch
 
 from lram_agents.agent import Agent
 from lram_agents.config import LRAMConfig
+from lram_agents.devices import resolve_device
 from lram_agents.model import LRAMModel
 from lram_agents.model_card import model_card
 from lram_agents.preprocessing import PREPROCESSING_FILE, Preprocessing
@@ -27,11 +28,12 @@ _default_zoo: Zoo | None = None
 
 def load(name_or_path: str | Path, device: str | torch.device = "auto", *, pretrained: bool = True,
          zoo: Zoo | None = None, **agent_options: Any) -> Agent:
-    """An agent from the zoo (by name) or from a directory written by ``Agent.save_pretrained``.
+    """An agent from the zoo (by name), from a directory written by ``Agent.save_pretrained``, or from
+    the Hugging Face Hub (``"hf://owner/name"``, optionally ``@revision``; see :mod:`lram_agents.hub`).
 
     Args:
-        name_or_path: a zoo name (see :func:`list_models`) or a directory path (an existing directory
-            wins over a zoo name, as in Hugging Face's ``from_pretrained``).
+        name_or_path: a zoo name (see :func:`list_models`), a directory path (an existing directory
+            wins over a zoo name, as in Hugging Face's ``from_pretrained``) or an ``hf://`` reference.
         device: ``"auto"`` (CUDA when available, else CPU), or any torch device.
         pretrained: False builds the architecture with random weights (the zoo's presets have no
             trained weights yet; they raise an error that says so unless this is False).
@@ -39,7 +41,14 @@ def load(name_or_path: str | Path, device: str | torch.device = "auto", *, pretr
         agent_options: passed to :class:`Agent` (``keep_memory``, ``target_return``, ``deterministic``,
             ``temperature``, ``seed``, ``observation_space``, ``action_space``).
     """
+    from lram_agents import hub
+
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ValueError(f"load() takes a zoo name (lram_agents.list_models()), a saved agent's directory or 'hf://owner/name'; "
+                         f"got {name_or_path!r}")
     device = resolve_device(device)
+    if hub.is_hub_reference(name_or_path):
+        return _agent_from_directory(hub.download(name_or_path), device, pretrained, agent_options)
     path = Path(name_or_path).expanduser()
     if isinstance(name_or_path, Path) or path.is_dir() or _looks_like_path(str(name_or_path)):
         if not path.is_dir():
@@ -67,12 +76,6 @@ def default_zoo() -> Zoo:
     if _default_zoo is None:
         _default_zoo = Zoo()
     return _default_zoo
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def save_agent(agent: Agent, directory: str | Path, name: str | None = None, results: Mapping[str, Any] | None = None) -> None:

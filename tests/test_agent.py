@@ -264,3 +264,58 @@ def test_an_agent_refuses_spaces_other_than_those_it_was_trained_in():
         lram_agents.evaluate(agent, gym.make("MountainCar-v0"), 1, progress=False)  # evaluate binds too
     agent.bind(gym.make("CartPole-v1"), new_spaces=True)  # the opt-in for transfer
     assert agent.observation_space == gym.make("CartPole-v1").observation_space
+
+
+@pytest.mark.parametrize("backbone_id,layout", [("xlstm-7:1", "lram"), ("transformer", "lram"), ("mamba", "transition")])
+def test_memory_saved_mid_episode_resumes_in_a_new_agent(tmp_path, backbone_id, layout):
+    """Act 4 steps, save the memory (safetensors), act 3 more; a new agent from the same weights that
+    loads the memory acts those 3 steps with the same logits (recurrent state, return-to-go, a_{t-1}, s_{t-1})."""
+    from lram_agents.agent import AgentMemory
+
+    torch.manual_seed(0)
+    extra = {"include_actions": True, "action_head": "regression"} if layout == "transition" else {}
+    model = LRAMModel(small_config(backbone_id, token_layout=layout, **extra)).eval()
+    logits = record_logits(model)
+    spaces = {"observation_space": OBS_SPACE,
+              "action_space": gym.spaces.Box(-1, 1, (2,), np.float32) if layout == "transition" else gym.spaces.Discrete(5)}
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (7, 2)).astype(np.float32)
+    agent = Agent(model, Preprocessing(target_return=3.0), compile=False, **spaces)
+    for t in range(4):
+        agent.act(obs[t], None if t == 0 else 0.5)
+    agent.memory.save(tmp_path / "memory.safetensors")
+    logits.clear()
+    first = [agent.act(obs[t], 0.25, deterministic=True) for t in range(4, 7)]
+    expected = torch.cat(logits)
+    resumed = Agent(copy.deepcopy(model), Preprocessing(target_return=3.0), compile=False, **spaces)
+    resumed.memory = AgentMemory.load(tmp_path / "memory.safetensors", resumed.device)
+    logits.clear()
+    second = [resumed.act(obs[t], 0.25, deterministic=True) for t in range(4, 7)]
+    assert torch.equal(torch.cat(logits), expected)
+    assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def test_a_file_that_is_not_a_memory_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from lram_agents.agent import AgentMemory
+
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "weights.safetensors"))
+    with pytest.raises(ValueError, match="not an agent memory"):
+        AgentMemory.load(tmp_path / "weights.safetensors")
+
+
+def test_agent_to_checks_the_device_and_moves_the_model():
+    from lram_agents.devices import DeviceError
+
+    agent = Agent(LRAMModel(small_config("mamba")), observation_space=OBS_SPACE, action_space=gym.spaces.Discrete(3), seed=1,
+                  compile=False)
+    agent.act(np.zeros(2, np.float32))
+    assert agent.to("cpu") is agent and agent.memory is None and agent.device.type == "cpu"
+    agent.act(np.zeros(2, np.float32))
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="'cuda'"):
+            agent.to("cuda")
+    with pytest.raises(DeviceError, match="not a torch device"):
+        agent.to("gpu0")
+    assert "parameters" in repr(agent) and "0.0M" not in repr(agent)

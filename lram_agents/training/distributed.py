@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from lram_agents.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -21,12 +23,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def init_distributed(device: str | torch.device = "auto") -> DistInfo:
