@@ -4,7 +4,7 @@
     lram train train.yaml [--output-dir DIR] [--steps N] [--resume] [--device cpu|cuda] [--threads N]
     lram finetune finetune.yaml [--output-dir DIR] [--steps N] [--resume] [--device cpu|cuda] [--threads N]
     lram evaluate NAME_OR_DIR --env ID [--episodes N] [--envs N] [--seed S] [--output DIR]
-    lram bench latency|training [benchmark options]        (lram bench latency --help)
+    lram bench latency|training|soak [benchmark options]   (lram bench latency --help)
     lram config --example train|record|finetune            a commented config with every field
     torchrun --nproc_per_node=2 -m lram_agents.cli train train.yaml      # DistributedDataParallel
 
@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.set_defaults(run=run_finetune)
     _add_evaluate(commands)
     bench = commands.add_parser("bench", help="benchmarks: acting latency, training speed", add_help=False,
-                                usage="lram bench latency|training [options]   (lram bench latency --help for its options)")
-    bench.add_argument("which", nargs="?", choices=("latency", "training"))
+                                usage="lram bench latency|training|soak [options]   (lram bench latency --help for its options)")
+    bench.add_argument("which", nargs="?", choices=("latency", "training", "soak"))
     bench.add_argument("options", nargs=argparse.REMAINDER)
     bench.add_argument("-h", "--help", action="store_true", dest="bench_help")  # after latency|training: the benchmark's help
     bench.set_defaults(run=run_bench, bench_parser=bench)
@@ -266,13 +266,16 @@ def run_bench(args: argparse.Namespace) -> None:
     if args.which is None:  # lram bench [--help]
         args.bench_parser.print_usage()
         print("  latency   per-step acting latency and throughput vs context, against the memory-bandwidth floor\n"
-              "  training  training step time of each backbone against the Transformer's, interleaved")
+              "  training  training step time of each backbone against the Transformer's, interleaved\n"
+              "  soak      one agent acting for a million steps, memory kept: NaN/inf, latency and memory over time")
         return
     options = [o for o in args.options if o != "--"] + (["--help"] if args.bench_help else [])
     if args.which == "latency":
         from lram_agents.bench.latency import main as bench_main
-    else:
+    elif args.which == "training":
         from lram_agents.bench.training_speed import main as bench_main
+    else:
+        from lram_agents.bench.soak import main as bench_main
     bench_main(options, prog=f"lram bench {args.which}")
 
 

@@ -105,3 +105,20 @@ def test_transformer_rows_time_a_window_slide():
     assert "window slides" in bench.markdown_tables([r])
     ms, note = bench.slide_step_ms(tf, tf, 1, 10, memory_budget=100.0)  # 15 tokens' scores need 3,600 bytes
     assert ms != ms and "not timed" in note  # NaN, and says why
+
+
+def test_soak_records_windows_and_counts_non_finite_logits(tmp_path):
+    from types import SimpleNamespace
+
+    from lram_agents.bench import soak
+
+    rows = soak.main(["--model", "xlstm-tmaze", "--env", "lram_agents/TMaze-v0", "--steps", "300", "--window", "100",
+                      "--out", str(tmp_path), "--no-progress"])
+    assert [r.steps for r in rows] == [100, 200, 300] and rows[-1].episodes > 0
+    assert all(r.nonfinite_logits == 0 and r.state_finite and r.median_ms > 0 and r.rss_mb > 0 for r in rows)
+    assert (tmp_path / "xlstm-tmaze" / "soak.png").is_file() and "non-finite logits: 0 steps" in (tmp_path / "xlstm-tmaze" / "summary.txt").read_text()
+    checked = soak.FiniteLogits(lambda: SimpleNamespace(logits=torch.tensor([0.0, float("nan")])))
+    checked()
+    checked.step_fn = lambda: SimpleNamespace(logits=torch.zeros(2))
+    checked()
+    assert checked.bad == 1
