@@ -125,7 +125,7 @@ def test_recording_an_sb3_model(tmp_path):
     assert TrajectoryDataset(tmp_path).num_episodes == 2
 
 
-def test_learning_history_keeps_every_kth_episode_in_order(tmp_path):
+def test_learning_history_keeps_every_kth_episode_in_order(tmp_path, capsys):
     from stable_baselines3 import PPO
 
     from lram_agents.data.learning_history import record_learning_history
@@ -137,6 +137,7 @@ def test_learning_history_keeps_every_kth_episode_in_order(tmp_path):
     indices = dataset.table.episode_index[history].tolist()
     assert indices == list(range(0, summary.episodes, 3))
     assert summary.kept == len(indices) < summary.episodes  # what the CLI reports as recorded
+    assert "learn and record" in capsys.readouterr().err  # a progress bar over the timesteps (it used to be silent)
     assert set(dataset.table.history_id) == {7}
     kept_returns = [summary.returns[i] for i in indices]
     assert np.allclose(dataset.table.total_return[history], kept_returns)
