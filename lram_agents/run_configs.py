@@ -32,6 +32,7 @@
         root: data/domains                       #   one source per task, weight / (tasks of the domain) each,
         split: train                             #   so every domain gets the same share (LRAM)
         tasks: {atari: [breakout, pong]}         #   optional: these tasks of a domain instead of all of the split's
+        top_fraction: 1.0                        #   keep each task's best episodes, this share by return
       - path: data/cartpole
         reward_scale: 1.0                        # default: the domain's (LRAM) scale
         target_return: 500                       # default: the best return in the data
@@ -68,6 +69,7 @@ from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.domain_sources import domain_sources
 from lram_agents.data.sampler import DataSource
+from lram_agents.data.selection import top_episodes
 from lram_agents.training.config import TrainerConfig
 
 
@@ -187,9 +189,11 @@ class DataConfig:
     root: str = "data/domains"
     split: str = "train"
     tasks: dict | None = None
+    top_fraction: float = 1.0
 
     def __post_init__(self):
         require((self.path is None) != (self.domains is None), "path", self.path, "give exactly one of path and domains")
+        require(0.0 < self.top_fraction <= 1.0, "top_fraction", self.top_fraction, "must be in (0, 1] (1 keeps every episode)")
         if self.domains is not None:
             require(self.domain is None and self.target_return is None and self.reward_scale is None, "domains", self.domains,
                     "takes each task's reward scale and target return from its domain and data: leave out domain, "
@@ -271,9 +275,9 @@ def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[Dat
     for entry in entries:
         if entry.domains is not None:
             sources += domain_sources(entry.root, entry.domains, entry.split, entry.context or trainer.context,
-                                      entry.windows or trainer.windows, entry.weight, entry.tasks)
+                                      entry.windows or trainer.windows, entry.weight, entry.tasks, entry.top_fraction)
             continue
-        dataset = TrajectoryDataset(entry.path, domain=entry.domain)
+        dataset = top_episodes(TrajectoryDataset(entry.path, domain=entry.domain), entry.top_fraction)
         given = {k: getattr(entry, k) for k in ("reward_scale", "target_return") if getattr(entry, k) is not None}
         preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__
         sources.append(DataSource(dataset, entry.context or trainer.context, entry.windows or trainer.windows, preprocessing, entry.weight))

@@ -122,6 +122,17 @@ def test_domain_sources_read_each_task_folder_with_its_domains_numbers(tmp_path)
         domain_sources(tmp_path, ["metaworld"], tasks={"metaworld": ["bin-picking"]})
 
 
+def test_a_top_fraction_keeps_each_tasks_best_episodes_and_its_target(tmp_path):
+    best = _domain_folder(tmp_path, "metaworld", "reach", "lram_agents/MetaWorld-reach-v0", 39, BOX(4), 3)
+    (full,) = domain_sources(tmp_path, ["metaworld"], tasks={"metaworld": ["reach"]})
+    (top,) = domain_sources(tmp_path, ["metaworld"], tasks={"metaworld": ["reach"]}, top_fraction=0.5)
+    assert len(full.dataset.table) == 2 and len(top.dataset.table) == 1
+    assert top.dataset.table.total_return.tolist() == [pytest.approx(best)]
+    assert top.preprocessing.target_return == full.preprocessing.target_return == pytest.approx(best)
+    with pytest.raises(Exception, match="top_fraction"):
+        TrainConfig.from_dict({"output_dir": "x", "steps": 1, "model": {"preset": {}}, "data": [{"domains": ["atari"], "top_fraction": 0}]})
+
+
 def test_train_config_expands_a_domains_entry(tmp_path):
     _domain_folder(tmp_path, "metaworld", "reach", "lram_agents/MetaWorld-reach-v0", 39, BOX(4), 0)
     cfg = TrainConfig.from_dict({"output_dir": str(tmp_path / "run"), "steps": 1, "model": {"preset": {"backbone": "xlstm"}},

@@ -14,17 +14,20 @@ from pathlib import Path
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.format import DatasetError
 from lram_agents.data.sampler import DataSource, WindowKind
+from lram_agents.data.selection import top_episodes
 
 
 def domain_sources(root: str | Path, domains: Sequence[str], split: str = "train", context: int = 50,
                    windows: WindowKind = "subtrajectory", weight: float = 1.0,
-                   tasks: Mapping[str, Sequence[str]] | None = None) -> list[DataSource]:
+                   tasks: Mapping[str, Sequence[str]] | None = None, top_fraction: float = 1.0) -> list[DataSource]:
     """One :class:`DataSource` per task of ``domains`` in ``split`` ("train", "holdout" or "all"),
     read from ``root/<domain>/<task>``; each task's reward scale is its domain's and its target return
     the best return in its data (LRAM).
 
     ``tasks``: for some domains, the tasks to use instead of all of the split's (e.g. the 8 Atari games
     recorded here of LRAM's 41); each must belong to the split.
+    ``top_fraction``: keep each task's best episodes only, this share of them by return (1 keeps all);
+    the target return is the best return either way.
 
     Raises:
         ValueError: an unknown domain, split or task.
@@ -53,6 +56,6 @@ def domain_sources(root: str | Path, domains: Sequence[str], split: str = "train
             raise DatasetError(f"no data for {name} tasks {missing} in {Path(root) / name}: record it with "
                                f"python examples/domains/generate_data.py examples/domains/{name}.yaml")
         for task in tasks_of_domain:
-            dataset = TrajectoryDataset(Path(root) / name / task, domain=name, name=f"{name}/{task}")
+            dataset = top_episodes(TrajectoryDataset(Path(root) / name / task, domain=name, name=f"{name}/{task}"), top_fraction)
             sources.append(DataSource(dataset, context, windows, weight=weight / len(tasks_of_domain)))
     return sources

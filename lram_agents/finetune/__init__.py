@@ -16,7 +16,7 @@ from lram_agents.finetune.config import FinetuneConfig, OnlineConfig
 from lram_agents.finetune.offline import FinetuneResult, finetune, finetuned_preprocessing, prepare_model
 from lram_agents.finetune.online import OnlineFinetuner, OnlineResult
 from lram_agents.finetune.rollout import StepData
-from lram_agents.finetune.selection import top_episodes
+from lram_agents.data.selection import top_episodes
 from lram_agents.finetune.spaces import IncompatibleSpaceError, check_transfer
 
 __all__ = [

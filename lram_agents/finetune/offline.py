@@ -35,7 +35,7 @@ from lram_agents.config_utils import require
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.sampler import DataSource, check_compatible
 from lram_agents.finetune.config import FinetuneConfig
-from lram_agents.finetune.selection import top_episodes
+from lram_agents.data.selection import top_episodes
 from lram_agents.finetune.spaces import check_transfer
 from lram_agents.lora import load_base_weights, lora_parameter_names, merge_lora
 from lram_agents.model import LRAMModel

@@ -1,4 +1,4 @@
-"""Choosing the episodes to fine-tune on: the top p% by return (LRAM appendix C.3 uses the top 5%)."""
+"""Choosing episodes by return: the top p% (LRAM appendix C.3 fine-tunes on the top 5%; multi-domain training may keep a top share per task)."""
 
 from __future__ import annotations
 
