@@ -132,7 +132,7 @@ def plot(rows: list[Window], path: Path, title: str) -> None:
     lat.set(xlabel="steps", ylabel="ms", title="latency", ylim=(0, None))
     lat.legend()
     mem.plot(steps, [r.rss_mb for r in rows])
-    mem.set(xlabel="steps", ylabel="MB", title="resident memory", ylim=(0, None))
+    mem.set(xlabel="steps", ylabel="MB", title="resident memory", ylim=(0, 1.25 * max(r.rss_mb for r in rows)))
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
