@@ -165,15 +165,14 @@ def run_train(args: argparse.Namespace) -> None:
 
     import torch
 
-    from lram_agents.model import LRAMModel
-    from lram_agents.run_configs import TrainConfig, build_model_config, build_sources, load_config_file
+    from lram_agents.run_configs import TrainConfig, build_model, build_sources, load_config_file
     from lram_agents.training.distributed import shutdown_distributed
     from lram_agents.training.trainer import Trainer
 
     cfg = TrainConfig.from_dict(load_config_file(args.config))
     trainer_cfg = dataclasses.replace(cfg.trainer, progress=cfg.trainer.progress and not args.no_progress)
     torch.manual_seed(trainer_cfg.seed)  # the model's initial weights (rank 0's are broadcast under DDP)
-    model = LRAMModel(build_model_config(cfg.model))
+    model = build_model(cfg.model)
     sources = build_sources(cfg.data, trainer_cfg)
     validation = build_sources(cfg.validation, trainer_cfg) or None
     trainer = Trainer(model, trainer_cfg, args.output_dir or cfg.output_dir, device=args.device)

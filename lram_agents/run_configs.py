@@ -25,7 +25,8 @@
     output_dir: runs/cartpole
     steps: 10000
     model:
-      preset: {backbone: xlstm, size: 16m}       # or config: path/to/config.json, or inline: {...LRAMConfig}
+      preset: {backbone: xlstm, size: 16m}       # or config: path/to/config.json, or inline: {...LRAMConfig},
+                                                 #   or pretrained: runs/a/model (weights too: train further)
       overrides: {image_shape: null, max_state_dim: 16}
     data:                                        # one entry per domain; balanced in every batch
       - domains: [metaworld, dmcontrol]          # or: every task folder of these domains (root/<domain>/<task>),
@@ -65,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from lram_agents.config import LRAMConfig
+from lram_agents.model import LRAMModel
 from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.domain_sources import domain_sources
@@ -208,11 +210,15 @@ class ModelSection:
     preset: dict | None = None
     config: str | None = None
     inline: dict | None = None
+    pretrained: str | None = None
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        given = [name for name in ("preset", "config", "inline") if getattr(self, name) is not None]
-        require(len(given) == 1, "model", given, "give exactly one of preset, config (a config.json path) or inline")
+        given = [name for name in ("preset", "config", "inline", "pretrained") if getattr(self, name) is not None]
+        require(len(given) == 1, "model", given, "give exactly one of preset, config (a config.json path), inline or pretrained "
+                "(a saved model's directory or a zoo name: its config and weights, to train further)")
+        require(self.pretrained is None or not self.overrides, "model.overrides", self.overrides,
+                "cannot change a pretrained model's architecture; leave out overrides")
 
 
 @dataclass
@@ -235,6 +241,19 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return from_dict(cls, data)
+
+
+def build_model(section: ModelSection) -> LRAMModel:
+    """The model to train: new weights for a preset / config / inline section, or a saved model's weights
+    (``pretrained``: a directory, a zoo name or ``hf://owner/name``) to train further, e.g. a second stage."""
+    if section.pretrained is None:
+        return LRAMModel(build_model_config(section))
+    import lram_agents
+
+    try:
+        return lram_agents.load(section.pretrained, device="cpu", compile=False).model
+    except ValueError as err:
+        raise ConfigError(f"config field 'model.pretrained' = {section.pretrained!r}: {err}") from None
 
 
 def build_model_config(section: ModelSection) -> LRAMConfig:

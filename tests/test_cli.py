@@ -38,6 +38,20 @@ def test_record_then_train(tmp_path, capsys):
     assert main(["train", train, "--threads", "1"]) == 0
     assert "trained to step 3" in capsys.readouterr().out
     assert json.loads((tmp_path / "run/model/preprocessing.json").read_text())["target_return"] == 500
+    # a second stage starts from the first one's weights (model: pretrained)
+    from lram_agents.model import LRAMModel
+    from lram_agents.run_configs import ModelSection, build_model
+
+    stage_one = LRAMModel.from_pretrained(tmp_path / "run/model")
+    start = build_model(ModelSection(pretrained=str(tmp_path / "run/model")))
+    assert all(torch.equal(t, start.state_dict()[k]) for k, t in stage_one.state_dict().items())
+    stage_two = write(tmp_path / "stage2.json", {**json.loads((tmp_path / "train.json").read_text()), "output_dir": str(tmp_path / "run2"),
+                                                 "model": {"pretrained": str(tmp_path / "run/model")}})
+    assert main(["train", stage_two, "--threads", "1"]) == 0
+    assert "trained to step 3" in capsys.readouterr().out
+    assert main(["train", write(tmp_path / "bad.json", {**json.loads((tmp_path / "stage2.json").read_text()),
+                                                        "model": {"pretrained": str(tmp_path / "run/model"), "overrides": {"dropout": 0.1}}})]) == 2
+    assert "cannot change a pretrained model" in capsys.readouterr().err
 
 
 def test_record_a_learning_history(tmp_path, capsys):
