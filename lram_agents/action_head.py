@@ -19,6 +19,10 @@ from torch import nn
 from lram_agents.tokenizer import ActionTokenizer
 
 
+#: How a binned head turns its logits into one deterministic continuous action (see ``ActionHead.decode``).
+CONTINUOUS_DECODINGS = ("argmax", "mean")
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     """Which part of the shared head an environment uses."""
@@ -93,9 +97,20 @@ class ActionHead(nn.Module):
         deterministic: bool = True,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        continuous: str = "argmax",
     ) -> torch.Tensor:
-        """Actions from logits: (...) long for discrete, (..., d) bin centres in [-1, 1] for continuous."""
+        """Actions from logits: (...) long for discrete, (..., d) in [-1, 1] for continuous.
+
+        ``continuous`` (deterministic continuous actions only): ``"argmax"``, the centre of the most likely
+        bin; ``"mean"``, the expected value over the bins, which averages out a histogram learned from
+        noisy demonstrations (several near-equal peaks) instead of jumping between its peaks.
+        """
+        if continuous not in CONTINUOUS_DECODINGS:
+            raise ValueError(f"continuous decoding must be one of {CONTINUOUS_DECODINGS}, got {continuous!r}")
         part = self.logits_for(logits, spec)
+        if deterministic and continuous == "mean" and spec.kind == "continuous":
+            centres = self.tokenizer.decode_continuous(torch.arange(part.shape[-1], device=part.device))
+            return (torch.softmax(part.float(), dim=-1) * centres).sum(-1)
         if deterministic:
             classes = part.argmax(-1)
         else:
@@ -152,8 +167,9 @@ class RegressionHead(nn.Module):
         deterministic: bool = True,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        continuous: str = "argmax",
     ) -> torch.Tensor:
-        """Actions (..., d) in [-1, 1]. The head models no distribution: sampling returns the mean too."""
+        """Actions (..., d) in [-1, 1]. The head models no distribution: sampling (and ``continuous``) return the mean."""
         return torch.tanh(self.logits_for(output, spec))
 
 

@@ -114,6 +114,8 @@ class Agent:
             or for a multi-task agent (``preprocessing.tasks``) the task's of the env it is bound to.
         deterministic: argmax actions (True) or sampled ones at ``temperature``; default
             ``preprocessing.deterministic``.
+        continuous_decoding: deterministic continuous actions from a binned head: ``"argmax"`` (the most
+            likely bin) or ``"mean"`` (the expected value over the bins); default ``preprocessing.continuous_decoding``.
         seed: seeds the sampling of actions.
         compile: ``"auto"`` (default): the plain model call for the agent's first
             :data:`~lram_agents.inference.AUTO_COMPILE_AFTER` steps, then the step compiled with
@@ -133,6 +135,7 @@ class Agent:
         keep_memory: bool | None = None,
         target_return: float | None = None,
         deterministic: bool | None = None,
+        continuous_decoding: str | None = None,
         temperature: float = 1.0,
         seed: int | None = None,
         compile: bool | str = "auto",
@@ -152,6 +155,9 @@ class Agent:
         self.reward_scale = self.preprocessing.reward_scale
         self._target_given = target_return is not None  # a multi-task agent's bind() leaves it alone
         self.deterministic = self.preprocessing.deterministic if deterministic is None else bool(deterministic)
+        self.continuous_decoding = self.preprocessing.continuous_decoding if continuous_decoding is None else continuous_decoding
+        if self.continuous_decoding not in ("argmax", "mean"):
+            raise ValueError(f"continuous_decoding must be 'argmax' or 'mean', got {self.continuous_decoding!r}")
         self.temperature = temperature
         self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
         self.observation_space: gym.Space | None = None
@@ -361,7 +367,8 @@ class Agent:
         reset = torch.as_tensor(forget, device=device) if forget.any() else None
         out = self._step_fn(steps, memory.model_state, episode_start=reset)
         deterministic = self.deterministic if deterministic is None else deterministic
-        actions = self.model.head.decode(out.logits[:, -1], self._actions.spec, deterministic, self.temperature, self._generator)
+        actions = self.model.head.decode(out.logits[:, -1], self._actions.spec, deterministic, self.temperature, self._generator,
+                                         self.continuous_decoding)
         prev_states = states if self.model.config.needs_prev_states else None
         return AgentMemory(out.state, rtg, actions, np.ones(len(starts), dtype=bool), prev_states)
 
@@ -468,7 +475,7 @@ class Agent:
         if self.observation_space is not None:
             spaces = {"observation_space": space_to_json(self.observation_space), "action_space": space_to_json(self.action_space)}
         return dataclasses.replace(self.preprocessing, keep_memory=self.keep_memory, target_return=self.target_return,
-                                   deterministic=self.deterministic, **spaces)
+                                   deterministic=self.deterministic, continuous_decoding=self.continuous_decoding, **spaces)
 
     def save_pretrained(self, directory: str | Path, *, name: str | None = None, results: Mapping[str, Any] | None = None) -> None:
         """Write config.json, model.safetensors, preprocessing.json and a model card (README.md).

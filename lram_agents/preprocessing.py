@@ -44,6 +44,8 @@ class Preprocessing:
             in-context models trained on multi-episode contexts, e.g. Dark-Room).
         deterministic: whether an agent takes argmax actions by default (False: it samples them, as
             in-context learners must, whose exploration of a new task comes from sampling).
+        continuous_decoding: how deterministic continuous actions are read from a binned head:
+            ``"argmax"`` (the most likely bin) or ``"mean"`` (the expected value over the bins).
         observation_space, action_space: the env's spaces in the JSON form of :mod:`lram_agents.spaces`,
             so that a saved agent can act without being bound to an env first; ``None``: not recorded.
         tasks: for a model trained on many tasks, each task's ``{"reward_scale", "target_return"}`` by
@@ -58,6 +60,7 @@ class Preprocessing:
     obs_std: list[float] | None = None
     keep_memory: bool = False
     deterministic: bool = True
+    continuous_decoding: str = "argmax"
     observation_space: dict | None = None
     action_space: dict | None = None
     tasks: dict[str, dict[str, float]] | None = None
@@ -66,6 +69,8 @@ class Preprocessing:
         require(np.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale", self.reward_scale, "must be > 0")
         require(np.isfinite(self.target_return), "target_return", self.target_return, "must be finite")
         require((self.obs_mean is None) == (self.obs_std is None), "obs_std", self.obs_std, "give obs_mean and obs_std together")
+        require(self.continuous_decoding in ("argmax", "mean"), "continuous_decoding", self.continuous_decoding,
+                "must be 'argmax' or 'mean'")
         if self.obs_std is not None:
             require(len(self.obs_mean) == len(self.obs_std), "obs_std", len(self.obs_std), f"length must equal obs_mean's ({len(self.obs_mean)})")
             require(min(self.obs_std) > 0, "obs_std", min(self.obs_std), "entries must be > 0")

@@ -51,3 +51,23 @@ def test_decode_picks_bin_centres_and_samples():
         head.decode(logits, ActionSpec("discrete", 3), deterministic=False, temperature=0.0)
     with pytest.raises(ValueError, match="size 20"):
         head.decode(logits, ActionSpec("discrete", 20))
+
+
+def test_mean_decoding_is_the_expected_bin_centre():
+    """Two equal peaks: argmax picks one of them, the mean lies between them (a noisy demonstrator's average)."""
+    head = ActionHead(d_model=8)
+    spec = ActionSpec("continuous", 2)
+    logits = torch.full((1, head.proj.out_features), -1e4)
+    lo, hi = head.tokenizer.encode_continuous(torch.tensor([-0.5, 0.5])).tolist()
+    start = head.num_discrete  # the continuous bins follow the discrete classes
+    for dim in range(2):
+        logits[0, start + dim * head.num_bins + lo] = 0.0
+        logits[0, start + dim * head.num_bins + hi] = 0.0
+    argmax = head.decode(logits, spec)
+    mean = head.decode(logits, spec, continuous="mean")
+    midpoint = head.tokenizer.decode_continuous(torch.tensor([lo, hi])).mean()
+    assert torch.allclose(mean, midpoint.expand(1, 2), atol=1e-6) and argmax.abs().min() > 0.4
+    sampled = head.decode(logits, spec, deterministic=False, continuous="mean", generator=torch.Generator().manual_seed(0))
+    assert sampled.abs().min() > 0.4  # sampling still samples bins
+    with pytest.raises(ValueError, match="argmax"):
+        head.decode(logits, spec, continuous="median")

@@ -218,10 +218,10 @@ def test_bad_manifest_entries_are_named(tmp_path, edit, message):
         Zoo(tmp_path / "manifest.json").names()
 
 
-def test_the_card_states_the_parameter_count_of_small_and_large_models():
-    from lram_agents.model_card import _parameter_count
+def test_the_card_states_theparameter_count_of_small_and_large_models():
+    from lram_agents.model_card import parameter_count
 
-    assert [_parameter_count(n) for n in (950, 18_454, 203_693_754)] == ["950", "18.5k", "203.7M"]
+    assert [parameter_count(n) for n in (950, 18_454, 203_693_754)] == ["950", "18.5k", "203.7M"]
     import lram_agents.zoo
 
     card = (Path(lram_agents.zoo.__file__).parent / "xlstm-tmaze" / "README.md").read_text()

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import lram_agents
-from lram_agents.model_card import _parameter_count
+from lram_agents.model_card import parameter_count
 from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
@@ -159,7 +159,7 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
     lines = [
         "## The LRAM generalist at CPU size",
         "",
-        f"{RUNS[run][1]} ({_parameter_count(ev['parameters'])} parameters) trained offline on every recorded training task of "
+        f"{RUNS[run][1]} ({parameter_count(ev['parameters'])} parameters) trained offline on every recorded training task of "
         "five LRAM domains at once — Meta-World MT45, DMControl DMC11, 8 Atari games, 4 Procgen games, robosuite Lift and "
         "Stack (standing in for Composuite / Mimicgen) — with LRAM's recipe: every batch balanced across domains, no actions "
         "in the context, 50-timestep windows, reward scales 200 / 100 / 20 / 1, the target return of each task the best return "
@@ -187,7 +187,7 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
         "### Scores per domain (training tasks)",
         "",
         f"Same data, steps, batch and schedule for {' and '.join(RUNS[r][1] for r in evaluations)} "
-        f"({', '.join(_parameter_count(evaluations[r]['parameters']) for r in evaluations)} parameters):",
+        f"({', '.join(parameter_count(evaluations[r]['parameters']) for r in evaluations)} parameters):",
         "",
         *domain_rows(evaluations, "train"),
         "",
@@ -289,7 +289,7 @@ def main() -> None:
         readme = card(name, run, (directory / "README.md").read_text(), evaluations, facts, latency, finetune, data_rows, ev["episodes"])
         atomic_write_text(directory / "README.md", readme)
         mt = ev["suites"].get("metaworld/train", {}).get("summary", {})
-        description = (f"{RUNS[run][1]} LRAM generalist at CPU size ({_parameter_count(ev['parameters'])} parameters), trained on "
+        description = (f"{RUNS[run][1]} LRAM generalist at CPU size ({parameter_count(ev['parameters'])} parameters), trained on "
                        f"Meta-World, DMControl, Atari, Procgen and robosuite at once; MT45 success {fmt(mt.get('success rate'))}. "
                        "Acts in any task of these domains: agent.bind(env) picks the task's reward scale and target return.")
         add_to_manifest(args.zoo, manifest_entry(directory, name, description, local=name))
