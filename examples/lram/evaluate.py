@@ -58,10 +58,12 @@ def reference_row(domain: str, task: str, reference: dict) -> dict:
 
 
 def evaluate_model(model: str, config: dict, domain_names: list[str], splits: list[str], episodes: int, seed: int,
-                   root: Path) -> dict:
-    agent = lram_agents.load(model, compile=False)  # the plain step: the replay test sees the same numbers
+                   root: Path, continuous_decoding: str | None = None) -> dict:
+    # the plain step: the replay test sees the same numbers
+    agent = lram_agents.load(model, compile=False, continuous_decoding=continuous_decoding)
     reference = load_reference()
-    report = {"model": model, "episodes": episodes, "seed": seed, "parameters": agent.model.num_parameters(), "suites": {}}
+    report = {"model": model, "episodes": episodes, "seed": seed, "parameters": agent.model.num_parameters(),
+              "continuous_decoding": agent.continuous_decoding, "suites": {}}
     for split in splits:
         for domain in domain_names:
             tasks = tasks_of(config, domain, split, root)
@@ -101,9 +103,11 @@ def main() -> None:
     parser.add_argument("--root", default="data/domains", help="the domains' data (which hold-out tasks are recorded)")
     parser.add_argument("--output", help="directory for evaluation.json and scores.png")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--continuous-decoding", choices=("argmax", "mean"), help="default: the agent's own")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    report = evaluate_model(args.model, load_config_file(args.config), args.domains, args.splits, args.episodes, args.seed, Path(args.root))
+    report = evaluate_model(args.model, load_config_file(args.config), args.domains, args.splits, args.episodes, args.seed, Path(args.root),
+                            args.continuous_decoding)
     if args.output:
         output = Path(args.output)
         output.mkdir(parents=True, exist_ok=True)
