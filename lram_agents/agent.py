@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from lram_agents.action_head import CONTINUOUS_DECODINGS
 from lram_agents.backbones import State
 from lram_agents.inference import StepFunction
 from lram_agents.model import LRAMModel, Timesteps
@@ -156,8 +157,8 @@ class Agent:
         self._target_given = target_return is not None  # a multi-task agent's bind() leaves it alone
         self.deterministic = self.preprocessing.deterministic if deterministic is None else bool(deterministic)
         self.continuous_decoding = self.preprocessing.continuous_decoding if continuous_decoding is None else continuous_decoding
-        if self.continuous_decoding not in ("argmax", "mean"):
-            raise ValueError(f"continuous_decoding must be 'argmax' or 'mean', got {self.continuous_decoding!r}")
+        if self.continuous_decoding not in CONTINUOUS_DECODINGS:
+            raise ValueError(f"continuous_decoding must be one of {CONTINUOUS_DECODINGS}, got {self.continuous_decoding!r}")
         self.temperature = temperature
         self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
         self.observation_space: gym.Space | None = None

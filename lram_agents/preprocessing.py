@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lram_agents.action_head import ActionSpec
+from lram_agents.action_head import CONTINUOUS_DECODINGS, ActionSpec
 from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.spaces import space_from_json
 
@@ -69,8 +69,8 @@ class Preprocessing:
         require(np.isfinite(self.reward_scale) and self.reward_scale > 0, "reward_scale", self.reward_scale, "must be > 0")
         require(np.isfinite(self.target_return), "target_return", self.target_return, "must be finite")
         require((self.obs_mean is None) == (self.obs_std is None), "obs_std", self.obs_std, "give obs_mean and obs_std together")
-        require(self.continuous_decoding in ("argmax", "mean"), "continuous_decoding", self.continuous_decoding,
-                "must be 'argmax' or 'mean'")
+        require(self.continuous_decoding in CONTINUOUS_DECODINGS, "continuous_decoding", self.continuous_decoding,
+                f"must be one of {CONTINUOUS_DECODINGS}")
         if self.obs_std is not None:
             require(len(self.obs_mean) == len(self.obs_std), "obs_std", len(self.obs_std), f"length must equal obs_mean's ({len(self.obs_mean)})")
             require(min(self.obs_std) > 0, "obs_std", min(self.obs_std), "entries must be > 0")
