@@ -319,3 +319,18 @@ def test_agent_to_checks_the_device_and_moves_the_model():
     with pytest.raises(DeviceError, match="not a torch device"):
         agent.to("gpu0")
     assert "parameters" in repr(agent) and "0.0M" not in repr(agent)
+
+
+def test_continuous_decoding_is_saved_with_the_agent(tmp_path):
+    import lram_agents
+
+    spaces = {"observation_space": OBS_SPACE, "action_space": gym.spaces.Box(-1, 1, (2,), np.float32)}
+    agent = Agent(LRAMModel(small_config("mamba")), continuous_decoding="mean", compile=False, **spaces)
+    agent.save_pretrained(tmp_path / "a")
+    loaded = lram_agents.load(tmp_path / "a", compile=False)
+    assert loaded.continuous_decoding == "mean"
+    obs = np.zeros(2, np.float32)
+    assert np.allclose(loaded.act(obs, deterministic=True), agent.act(obs, deterministic=True))
+    assert lram_agents.load(tmp_path / "a", continuous_decoding="argmax").continuous_decoding == "argmax"
+    with pytest.raises(ValueError, match="continuous_decoding"):
+        Agent(LRAMModel(small_config("mamba")), continuous_decoding="median")
