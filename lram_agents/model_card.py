@@ -34,7 +34,7 @@ def model_card(name: str, model, preprocessing: Preprocessing, results: Mapping[
         "| --- | --- |",
         *_conditioning(preprocessing),
         f"| memory across episodes | {'kept (in-context)' if preprocessing.keep_memory else 'cleared'} |",
-        f"| actions | {'argmax' if preprocessing.deterministic else 'sampled (load with deterministic=True for argmax)'} |",
+        f"| actions | {_actions_row(preprocessing)} |",
         f"| observation space | {_space(preprocessing.observation_space)} |",
         f"| action space | {_space(preprocessing.action_space)} |",
         "",
@@ -80,6 +80,14 @@ def _space(data: dict | None) -> str:
     if data["type"] == "MultiDiscrete":
         return f"MultiDiscrete({data['nvec']})"
     return f"Box(shape={tuple(data['shape'])}, dtype={data['dtype']})"
+
+
+def _actions_row(preprocessing: Preprocessing) -> str:
+    if not preprocessing.deterministic:
+        return "sampled (load with deterministic=True for argmax)"
+    if preprocessing.continuous_decoding == "mean":
+        return "deterministic: argmax for discrete actions, the expected value over the bins for continuous ones"
+    return "argmax"
 
 
 def parameter_count(n: int) -> str:

@@ -1,7 +1,7 @@
 """The zoo's multi-domain generalists: loaded by name, they replay part of their cards.
 
 The cards' numbers come from ``examples/lram/evaluate.py`` (``lram_agents.evaluate_suite``, episodes in
-parallel copies of each task's env, first reset seeded 0, argmax actions), kept by ``examples/lram/ship.py``
+parallel copies of each task's env, first reset seeded 0, the agent's saved decoding), kept by ``examples/lram/ship.py``
 in ``zoo/<name>/evaluation.json``. Here the same calls replay a few tasks of two domains.
 """
 

@@ -39,9 +39,8 @@ DOMAIN_ORDER = ("metaworld", "dmcontrol", "atari", "procgen", "robosuite")
 
 
 # ---- facts ------------------------------------------------------------------------------------------
-def training_facts(run: str) -> dict:
-    """Steps, minutes of training, final loss and the settings of ``examples/lram/train_<run>.yaml``'s run."""
-    config_path = HERE / f"train_{run}.yaml"
+def stage_facts(config_path: Path) -> dict:
+    """Steps, minutes of training, final loss and the settings of one training config's run."""
     output = Path(load_config_file(config_path)["output_dir"])
     rows = list(csv.DictReader((output / "metrics.csv").open()))
     steps = [0] + [int(row["step"]) for row in rows]
@@ -50,6 +49,14 @@ def training_facts(run: str) -> dict:
     return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), "steps": steps[-1], "minutes": seconds / 60,
             "final_loss": float(rows[-1]["loss"]), "batch_size": trainer["batch_size"], "learning_rate": trainer["learning_rate"],
             "model_dir": str(output / "model"), "run_dir": str(output)}
+
+
+def training_facts(run: str, stage2: bool) -> dict:
+    """The run's stages (``train_<run>.yaml``, then ``train_<run>_stage2.yaml`` with ``stage2``): steps and minutes
+    summed, the last stage's model and loss, the first stage's batch."""
+    stages = [stage_facts(HERE / f"train_{run}.yaml")] + ([stage_facts(HERE / f"train_{run}_stage2.yaml")] if stage2 else [])
+    return {**stages[0], "stages": stages, "steps": sum(s["steps"] for s in stages), "minutes": sum(s["minutes"] for s in stages),
+            "final_loss": stages[-1]["final_loss"], "model_dir": stages[-1]["model_dir"], "config": stages[-1]["config"]}
 
 
 def data_facts(evaluation: dict) -> list[str]:
@@ -151,8 +158,28 @@ def headline(evaluation: dict) -> dict:
 
 
 # ---- card -------------------------------------------------------------------------------------------
+def stage2_text(facts: dict) -> str:
+    first, second = facts["stages"]
+    return (f"Two stages: {first['steps']:,} steps on all the data ({first['minutes']:.0f} min, `{first['config']}`), then "
+            f"{second['steps']:,} steps from those weights on each task's best third of its episodes by return ({second['minutes']:.0f} "
+            f"min, `{second['config']}`): the Meta-World data mixes the scripted experts with action noise up to 1.0 and random "
+            "actions, and a model this small spends a single stage on the noise.")
+
+
+def finetune_source(finetune: dict, facts: dict) -> str:
+    if len(facts["stages"]) > 1:  # the comparison was run on the stage-1 model, before stage 2 existed
+        return f"the stage-1 model, `{facts['stages'][0]['model_dir']}`, not stage 2"
+    return f"`{finetune['model']}`"
+
+
+def decoding_text(evaluation: dict) -> str:
+    if evaluation.get("continuous_decoding", "argmax") == "mean":
+        return "continuous actions: the expected value over the head's 256 bins, `continuous_decoding='mean'`, saved with the agent"
+    return "argmax"
+
+
 def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, latency: dict, finetune: dict | None,
-         data_rows: list[str], episodes: int) -> str:
+         data_rows: list[str], episodes: int, evaluation_dirs: dict) -> str:
     ev = evaluations[run]
     mt = ev["suites"].get("metaworld/train", {}).get("summary", {})
     dmc = ev["suites"].get("dmcontrol/train", {}).get("summary", {})
@@ -167,10 +194,12 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
         f"{facts[run]['steps']:,} steps of batch {facts[run]['batch_size']} took {facts[run]['minutes']:.0f} minutes of training on "
         "this 2-core CPU machine (LRAM's 206M model, 200K steps of 768 windows on 894M transitions, needs GPUs: "
         "`examples/lram/train_206m.yaml`).",
+        *([""] + [stage2_text(facts[run])] if len(facts[run]["stages"]) > 1 else []),
         "",
         f"* Meta-World MT45: mean success **{fmt(mt.get('success rate'))}**, data-normalised score **{fmt(mt.get('normalized'))}** "
         f"(the data's own expert: {fmt(mt.get('data_policy'))}); DMControl DMC11: **{fmt(dmc.get('normalized'))}** "
-        f"(the data's SAC policy: {fmt(dmc.get('data_policy'))}). {episodes} episodes per task, first reset seeded 0, argmax actions.",
+        f"(the data's SAC policy: {fmt(dmc.get('data_policy'))}). {episodes} episodes per task, first reset seeded 0, "
+        f"deterministic actions ({decoding_text(ev)}).",
         "",
         "```python",
         "import gymnasium as gym, lram_agents",
@@ -207,8 +236,9 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
             "### Fine-tuning on the hold-out tasks (LRAM figure 16)",
             "",
             f"Full fine-tuning on the top {finetune['top_fraction']:.0%} of each hold-out task's episodes, {finetune['steps']} steps "
-            f"of batch {finetune['batch_size']} (learning rate {finetune['learning_rate']:g}), from the pretrained weights and from "
-            f"fresh weights of the same architecture; {finetune['episodes']} evaluation episodes each:",
+            f"of batch {finetune['batch_size']} (learning rate {finetune['learning_rate']:g}), from the pretrained weights "
+            f"({finetune_source(finetune, facts[run])}) and from "
+            f"fresh weights of the same architecture; {finetune['episodes']} evaluation episodes each, argmax actions:",
             "",
             *finetune_rows(finetune),
             "",
@@ -242,11 +272,11 @@ def card(name: str, run: str, generic: str, evaluations: dict, facts: dict, late
         "```bash",
         "# data (each: --shard 0/2 and --shard 1/2 in parallel; see examples/domains/README.md)",
         "for d in metaworld dmcontrol atari procgen robosuite; do python examples/domains/generate_data.py examples/domains/$d.yaml; done",
-        *[f"lram train {facts[r]['config']} --threads 1" for r in facts],
-        *[f"python examples/lram/evaluate.py {facts[r]['model_dir']} --config {facts[r]['config']} --output runs/lram/evaluation/{r}"
-          for r in facts],
-        *([f"python examples/lram/finetune.py {facts[run]['model_dir']} --output runs/lram/finetune/{run}"] if finetune else []),
-        "python examples/lram/ship.py",
+        *[f"lram train {stage['config']} --threads 1" for r in facts for stage in facts[r]["stages"]],
+        *[f"python examples/lram/evaluate.py {facts[r]['model_dir']} --config {facts[r]['config']} "
+          f"--continuous-decoding {evaluations[r]['continuous_decoding']} --output {evaluation_dirs[r]}" for r in facts],
+        *([f"python examples/lram/finetune.py {facts[run]['stages'][0]['model_dir']} --output runs/lram/finetune/{run}"] if finetune else []),
+        f"python examples/lram/ship.py{' --stage2' if len(facts[run]['stages']) > 1 else ''}",
         "```",
         "",
     ]
@@ -267,10 +297,13 @@ def main() -> None:
     parser.add_argument("--finetune", type=Path, default=Path("runs/lram/finetune"))
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--zoo", type=Path, default=HERE.parent.parent / "zoo")
+    parser.add_argument("--stage2", action="store_true", help="ship the stage-2 models (train_<run>_stage2.yaml), "
+                        "evaluated in <evaluation>/<run>-stage2")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    evaluations = {r: json.loads((args.evaluation / r / "evaluation.json").read_text()) for r in args.runs}
-    facts = {r: training_facts(r) for r in args.runs}
+    evaluation_dirs = {r: args.evaluation / (f"{r}-stage2" if args.stage2 else r) for r in args.runs}
+    evaluations = {r: json.loads((evaluation_dirs[r] / "evaluation.json").read_text()) for r in args.runs}
+    facts = {r: training_facts(r, args.stage2) for r in args.runs}
     latency = {r: measure_latency(facts[r]["model_dir"]) for r in args.runs}
     data_rows = data_facts(evaluations[args.runs[0]])
     for run in args.runs:
@@ -278,7 +311,8 @@ def main() -> None:
         name = RUNS[run][0]
         finetune_file = args.finetune / run / "finetune.json"
         finetune = json.loads(finetune_file.read_text()) if finetune_file.is_file() else None
-        agent = lram_agents.load(facts[run]["model_dir"], device="cpu")
+        agent = lram_agents.load(facts[run]["model_dir"], device="cpu",
+                                 continuous_decoding=ev.get("continuous_decoding", "argmax"))  # as evaluated
         directory = args.zoo / name
         shutil.rmtree(directory, ignore_errors=True)
         agent.save_pretrained(directory, name=name, results=headline(ev))
@@ -286,7 +320,8 @@ def main() -> None:
         atomic_write_text(directory / "evaluation.json", json.dumps({k: v for k, v in ev.items() if k != "model"}, indent=1) + "\n")
         if finetune is not None:
             shutil.copy(finetune_file.with_suffix(".png"), directory / "finetune.png")
-        readme = card(name, run, (directory / "README.md").read_text(), evaluations, facts, latency, finetune, data_rows, ev["episodes"])
+        readme = card(name, run, (directory / "README.md").read_text(), evaluations, facts, latency, finetune, data_rows, ev["episodes"],
+                      evaluation_dirs)
         atomic_write_text(directory / "README.md", readme)
         mt = ev["suites"].get("metaworld/train", {}).get("summary", {})
         description = (f"{RUNS[run][1]} LRAM generalist at CPU size ({parameter_count(ev['parameters'])} parameters), trained on "
