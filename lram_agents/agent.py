@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -168,7 +169,7 @@ class Agent:
         self._episode_limit: int | None = None  # the bound env's longest episode, if known (see _check_episode_length)
         self._steps_in_episode = np.zeros(0, dtype=np.int64)
         self._warned_long_episode = False
-        self._reward_tap = None  # the bound env's rewards, for predict (SB3 does not pass them)
+        self._bound_env = None  # weak reference to the env of bind(env): predict taps its rewards (SB3 does not pass them)
         if observation_space is None:
             observation_space = _saved_space(self.preprocessing.observation_space, "observation_space")
         if action_space is None:
@@ -189,14 +190,14 @@ class Agent:
         (:meth:`predict`, ``evaluate_policy(agent, env)``; see :mod:`lram_agents.sb3`). Returns the agent.
         """
         if env is not None:
-            from lram_agents.sb3 import RewardTap, inner_space
+            from lram_agents.sb3 import inner_space
 
             vector = hasattr(env, "single_observation_space")  # Gymnasium vector envs
             observation_space = inner_space(env.single_observation_space if vector else env.observation_space)
             action_space = env.single_action_space if vector else env.action_space
             self._select_task(env)
             self._episode_limit = _episode_limit(env)
-            self._reward_tap = RewardTap.on(env)
+            self._bound_env = _weak(env)
         if observation_space is None or action_space is None:
             raise ValueError("bind() needs an env, or both observation_space and action_space")
         if observation_space == self.observation_space and action_space == self.action_space:
@@ -339,9 +340,11 @@ class Agent:
         :class:`~lram_agents.sb3.PreviousRewardWrapper` observation); ``episode_start`` marks new
         episodes; SB3's ``deterministic`` is obeyed. See :mod:`lram_agents.sb3`.
         """
-        from lram_agents.sb3 import predict
+        from lram_agents.sb3 import RewardTap, predict
 
-        return predict(self, observation, state, episode_start, deterministic, self._reward_tap)
+        env = self._bound_env() if self._bound_env is not None else None
+        tap = RewardTap.on(env) if env is not None else None  # installed at the first predict: only SB3 loops pay for it
+        return predict(self, observation, state, episode_start, deterministic, tap)
 
     def _check_episode_length(self, starts: np.ndarray, active: np.ndarray) -> None:
         """Warn once when an env acts longer than its episodes can last: the caller forgot :meth:`reset`
@@ -506,6 +509,14 @@ class Agent:
             f"target_return={self.target_return}, keep_memory={self.keep_memory}, "
             f"spaces={'bound' if self.observation_space is not None else 'unbound'})"
         )
+
+
+def _weak(env: Any):
+    """A weak reference to ``env`` (the agent must not keep a user's env alive), or a strong one where it has none."""
+    try:
+        return weakref.ref(env)
+    except TypeError:
+        return lambda: env
 
 
 def _episode_limit(env: Any) -> int | None:

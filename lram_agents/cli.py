@@ -246,7 +246,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     result = lram_agents.evaluate(agent, env, episodes, keep_memory=args.keep_memory, deterministic=args.deterministic,
                                   seed=args.seed, progress=not args.no_progress)
     data = evaluation_report.report(result, in_context)
-    data["command"] = {"model": args.model, "env": args.env, "env_kwargs": env_kwargs, "episodes": episodes, "envs": env_count(env),
+    data["command"] = {"model": args.model, "env": args.env, "env_kwargs": env_kwargs, "episodes": episodes, "envs": getattr(env, "num_envs", 1),
                        "tasks": args.tasks,
                        "seed": args.seed, "keep_memory": in_context, "deterministic": agent.deterministic if args.deterministic is None
                        else args.deterministic}
@@ -255,10 +255,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(evaluation_report.table(data))
     written = evaluation_report.write(data, output, f"{args.model} in {args.env}")
     print("wrote " + ", ".join(str(p) for p in written))
-
-
-def env_count(env) -> int:
-    return getattr(env, "num_envs", 1)
 
 
 def run_bench(args: argparse.Namespace) -> None:

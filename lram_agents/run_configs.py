@@ -66,12 +66,12 @@ from pathlib import Path
 from typing import Any
 
 from lram_agents.config import LRAMConfig
-from lram_agents.model import LRAMModel
 from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.domain_sources import domain_sources
 from lram_agents.data.sampler import DataSource
 from lram_agents.data.selection import top_episodes
+from lram_agents.model import LRAMModel
 from lram_agents.training.config import TrainerConfig
 
 

@@ -64,7 +64,8 @@ class PreviousRewardWrapper(gym.Wrapper):
 class RewardTap:
     """The rewards of an env's latest step, kept for :meth:`Agent.predict` (SB3 does not pass them).
 
-    Installed by :meth:`Agent.bind` on the env object it is given: the env's own ``step`` (SB3
+    Installed on the env object :meth:`Agent.bind` was given, at the agent's first :meth:`~Agent.predict`
+    (the first step needs no reward): the env's own ``step`` (SB3
     VecEnvs: ``step_wait``, which every VecEnv wrapper above it calls) is replaced on that one object
     by a function that calls it and keeps the reward(s). Nothing else about the env changes; binding
     the same env again reuses its tap. After a reset the tap still holds the last reward of the episode

@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from conftest import small_config
 from lram_agents.agent import Agent
 from lram_agents.model import LRAMModel
-from lram_agents.sb3 import PreviousRewardWrapper, SB3Policy
+from lram_agents.sb3 import PreviousRewardWrapper, RewardTap, SB3Policy
 from stubs import CountingEnv, counter_model, record_logits
 
 LENGTHS = [3, 4, 6]  # different lengths: the envs' episodes start at different steps
@@ -111,11 +111,12 @@ def test_predict_without_rewards_names_the_fix(counter_backbone):
     agent = Agent(counter_model(), observation_space=CountingEnv(3).observation_space, action_space=CountingEnv(3).action_space)
     with pytest.raises(TypeError, match=r"agent.bind\(env\)"):
         agent.predict(np.zeros((1, 2), np.float32))
-    other, _ = _plain_vec_env()
-    agent.bind(DummyVecEnv([lambda: CountingEnv(3)]))
+    bound = DummyVecEnv([lambda: CountingEnv(3)])
+    agent.bind(bound)
+    assert "step_wait" not in vars(bound)  # binding alone taps nothing: lram_agents.evaluate never pays for the tap
     agent.predict(np.zeros((1, 2), np.float32))
-    other.reset()
-    agent._reward_tap.rewards = np.zeros(3)  # as if the agent were bound to a 3-env VecEnv, then fed 1 observation
+    assert "step_wait" in vars(bound)  # the first predict taps the bound env
+    RewardTap.on(bound).rewards = np.zeros(3)  # as if the agent were bound to a 3-env VecEnv, then fed 1 observation
     with pytest.raises(ValueError, match="bind the agent to the env"):
         agent.predict(np.zeros((1, 2), np.float32), agent.memory, np.array([False]))
 
