@@ -28,6 +28,7 @@
       preset: {backbone: xlstm, size: 16m}       # or config: path/to/config.json, or inline: {...LRAMConfig},
                                                  #   or pretrained: runs/a/model (weights too: train further)
       overrides: {image_shape: null, max_state_dim: 16}
+      init: {mlstm_forget_bias: [8, 20]}         # optional: named initialisations (lram_agents.initialization)
     data:                                        # one entry per domain; balanced in every batch
       - domains: [metaworld, dmcontrol]          # or: every task folder of these domains (root/<domain>/<task>),
         root: data/domains                       #   one source per task, weight / (tasks of the domain) each,
@@ -71,6 +72,7 @@ from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.domain_sources import domain_sources
 from lram_agents.data.sampler import DataSource
 from lram_agents.data.selection import top_episodes
+from lram_agents.initialization import apply_init, check_init
 from lram_agents.model import LRAMModel
 from lram_agents.training.config import TrainerConfig
 
@@ -212,6 +214,7 @@ class ModelSection:
     inline: dict | None = None
     pretrained: str | None = None
     overrides: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)
 
     def __post_init__(self):
         given = [name for name in ("preset", "config", "inline", "pretrained") if getattr(self, name) is not None]
@@ -219,6 +222,9 @@ class ModelSection:
                 "(a saved model's directory or a zoo name: its config and weights, to train further)")
         require(self.pretrained is None or not self.overrides, "model.overrides", self.overrides,
                 "cannot change a pretrained model's architecture; leave out overrides")
+        require(self.pretrained is None or not self.init, "model.init", self.init,
+                "initialises new weights; a pretrained model keeps its own: leave out init")
+        check_init(self.init)
 
 
 @dataclass
@@ -245,9 +251,12 @@ class TrainConfig:
 
 def build_model(section: ModelSection) -> LRAMModel:
     """The model to train: new weights for a preset / config / inline section, or a saved model's weights
-    (``pretrained``: a directory, a zoo name or ``hf://owner/name``) to train further, e.g. a second stage."""
+    (``pretrained``: a directory, a zoo name or ``hf://owner/name``) to train further, e.g. a second stage.
+    New weights get the section's named initialisations (:mod:`lram_agents.initialization`)."""
     if section.pretrained is None:
-        return LRAMModel(build_model_config(section))
+        model = LRAMModel(build_model_config(section))
+        apply_init(model, section.init)
+        return model
     import lram_agents
 
     try:

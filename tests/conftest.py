@@ -15,6 +15,8 @@ SMALL_BACKBONES = {
     "xlstm-7:1": XLSTMConfig(d_model=64, num_blocks=4, num_heads=4, slstm_at=[1], chunk_size=16, context_tokens=96),
     "xlstm-1:0": XLSTMConfig(d_model=64, num_blocks=3, num_heads=4, slstm_at=[], chunk_size=16, context_tokens=96),
     "transformer": TransformerConfig(d_model=64, num_layers=2, num_heads=4, max_positions=96),
+    "transformer-alibi": TransformerConfig(d_model=64, num_layers=2, num_heads=4, max_positions=96, position_embedding="alibi"),
+    "transformer-rope": TransformerConfig(d_model=64, num_layers=2, num_heads=4, max_positions=96, position_embedding="rope"),
     "mamba": MambaConfig(d_model=64, num_layers=3, d_state=16),
     # 12 tokens: segments of 4 timesteps of 3 tokens or 3 of 4, so the tests cross segment boundaries
     "rate": RATEConfig(d_model=64, num_layers=2, num_heads=4, segment_tokens=12, num_memory_tokens=3, cache_tokens=12),

@@ -50,9 +50,11 @@ def test_data_train_evaluate_ship(tmp_path, monkeypatch):
     summary = train.train(tmp_path / "tiny.json", tmp_path / "data", tmp_path / "runs" / "xlstm", resume=False)
     assert summary["steps"] == 4 and summary["wall_time_s"] > 0 and np.isfinite(summary["final_loss"])
 
-    with evaluate.tqdm(total=2, disable=True) as bar:
-        results = evaluate.evaluate_run(tmp_path / "runs" / "xlstm", [1, 2], seeds=3, force=False, bar=bar)
+    with evaluate.tqdm(total=3, disable=True) as bar:
+        lengths = [("segments", 1), ("segments", 2), ("steps", 100)]
+        results = evaluate.evaluate_run(tmp_path / "runs" / "xlstm", lengths, seeds=3, force=False, bar=bar)
     assert set(results["segments"]) == {"1", "2"} and len(results["segments"]["2"]["successes"]) == 3
+    assert results["steps"]["100"]["corridor_length"] == 98 and len(results["steps"]["100"]["successes"]) == 3
 
     zoo = tmp_path / "zoo"
     zoo.mkdir()

@@ -81,11 +81,12 @@ def test_xlstm_state_after_chunks_equals_state_after_parallel():
         assert torch.allclose(whole[name], state[name], atol=1e-4), name
 
 
-def test_transformer_sliding_window_equals_parallel_over_the_kept_window():
+@pytest.mark.parametrize("backbone", ["transformer", "transformer-alibi", "transformer-rope"])
+def test_transformer_sliding_window_equals_parallel_over_the_kept_window(backbone):
     """When the KV cache is full the oldest half is dropped and positions restart at 0."""
     from lram_agents.backbones.transformer import TransformerBackbone
 
-    backbone_module = TransformerBackbone(SMALL_BACKBONES["transformer"]).eval()  # 96 positions
+    backbone_module = TransformerBackbone(SMALL_BACKBONES[backbone]).eval()  # 96 positions
     x = torch.randn(2, 120, 64)
     with torch.no_grad():
         state, outputs = backbone_module.init_state(2), []
@@ -99,11 +100,12 @@ def test_transformer_sliding_window_equals_parallel_over_the_kept_window():
     assert int(state["length"][0]) == 72
 
 
-def test_transformer_continues_stepping_after_a_parallel_prefill():
+@pytest.mark.parametrize("backbone", ["transformer", "transformer-alibi", "transformer-rope"])
+def test_transformer_continues_stepping_after_a_parallel_prefill(backbone):
     """A fresh forward's compact cache grows into the preallocated one when stepping goes on."""
     from lram_agents.backbones.transformer import TransformerBackbone
 
-    backbone_module = TransformerBackbone(SMALL_BACKBONES["transformer"]).eval()
+    backbone_module = TransformerBackbone(SMALL_BACKBONES[backbone]).eval()
     x = torch.randn(2, 30, 64)
     with torch.no_grad():
         whole, _ = backbone_module(x)

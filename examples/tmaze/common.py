@@ -1,21 +1,18 @@
-"""What the T-Maze scripts share: the run config file, the long-memory initialisation, the evaluation
-lengths, RATE's published rows and the T-Maze vector env (imported by make_data/train/evaluate/ship)."""
+"""What the T-Maze scripts share: the run config file, the evaluation lengths, RATE's published rows
+and the T-Maze vector env (imported by make_data/train/evaluate/ship)."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
-import torch
 
 import lram_agents  # noqa: F401  (registers the environments)
 from lram_agents.config import LRAMConfig
-from lram_agents.config_utils import ConfigError, from_dict, require
-from lram_agents.model import LRAMModel
+from lram_agents.config_utils import ConfigError, from_dict
+from lram_agents.initialization import check_init
 from lram_agents.training import TrainerConfig
 
 ENV_ID = "lram_agents/TMaze-v0"
@@ -35,9 +32,9 @@ def corridor_length(segments: int, segment_steps: int = SEGMENT_STEPS) -> int:
     return segments * segment_steps - 2
 
 
-def tmaze_envs(segments: int, num_envs: int) -> gym.vector.VectorEnv:
-    """``num_envs`` T-Mazes of n segments; ``reset(seed=s)`` seeds env i with s + i."""
-    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", corridor_length=corridor_length(segments))
+def tmaze_envs(corridor: int, num_envs: int) -> gym.vector.VectorEnv:
+    """``num_envs`` T-Mazes of corridor length ``corridor``; ``reset(seed=s)`` seeds env i with s + i."""
+    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync", corridor_length=corridor)
 
 
 @dataclass
@@ -64,7 +61,7 @@ class RunConfig:
     Attributes:
         name: the zoo name the model would be shipped under, e.g. ``xlstm-tmaze``.
         model: the :class:`LRAMConfig` fields.
-        init: the long-memory initialisation (:func:`long_memory_init`); {} keeps the package's.
+        init: named initialisations (:mod:`lram_agents.initialization`), e.g. long memory; {} keeps the package's.
         curriculum: :class:`CurriculumSettings` fields.
         trainer: :class:`TrainerConfig` fields.
         notes: a sentence for the model card on what this config chose and why.
@@ -86,8 +83,7 @@ class RunConfig:
         self.model_config = LRAMConfig.from_dict(self.model)
         self.curriculum_settings = from_dict(CurriculumSettings, self.curriculum, where=" in 'curriculum'")
         self.trainer_config = TrainerConfig.from_dict(self.trainer)
-        unknown = sorted(set(self.init) - set(_INITS))
-        require(not unknown, "init", unknown, f"known: {sorted(_INITS)}")
+        check_init(self.init)
 
     @property
     def backbone(self) -> str:
@@ -100,45 +96,3 @@ class RunConfig:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path} is not valid JSON: {err}") from None
         return from_dict(cls, data, where=f" in {path}")
-
-
-# ---- long-memory initialisation ---------------------------------------------------------------------
-def _mlstm_cells(model: LRAMModel):
-    blocks = model.backbone.stack.blocks
-    return [block.xlstm.mlstm_cell for block in blocks if hasattr(block.xlstm, "mlstm_cell")]
-
-
-def _mlstm_forget_bias(model: LRAMModel, low: float, high: float) -> None:
-    """Forget-gate biases spread over the heads from ``low`` to ``high`` (the package: 3 to 6).
-
-    sigmoid(b) per token keeps a fraction exp(-n·e^-b) of the memory after n tokens: b = 6 forgets
-    90 steps of 3 tokens by half, b = 20 keeps 3000 steps within 1e-5.
-    """
-    for cell in _mlstm_cells(model):
-        cell.fgate.bias.copy_(torch.linspace(low, high, cell.fgate.bias.numel()))
-
-
-def _mlstm_input_bias(model: LRAMModel, bias: float) -> None:
-    """Input-gate bias (the package: N(0, 0.1)): a token writes exp(bias) unless its input says more."""
-    for cell in _mlstm_cells(model):
-        cell.igate.bias.fill_(bias)
-
-
-def _mamba_dt_range(model: LRAMModel, low: float, high: float) -> None:
-    """Step sizes Δ log-uniform in [low, high] at initialisation (mamba-ssm: [1e-3, 1e-1]); a small Δ
-    decays the state slowly (exp(-Δ·A) per token) and writes little."""
-    for layer in model.backbone.layers:
-        bias = layer.mixer.dt_proj.bias
-        dt = torch.exp(torch.rand(bias.numel()) * (math.log(high) - math.log(low)) + math.log(low))
-        bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # the inverse of softplus
-
-
-_INITS = {"mlstm_forget_bias": _mlstm_forget_bias, "mlstm_input_bias": _mlstm_input_bias, "mamba_dt_range": _mamba_dt_range}
-
-
-@torch.no_grad()
-def long_memory_init(model: LRAMModel, settings: dict[str, Any]) -> None:
-    """Apply the ``init`` section of a run config, e.g. ``{"mlstm_forget_bias": [8, 20]}``."""
-    for name, value in settings.items():
-        args = value if isinstance(value, list) else [value]
-        _INITS[name](model, *args)

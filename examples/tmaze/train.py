@@ -3,6 +3,7 @@
     python examples/tmaze/train.py examples/tmaze/configs/xlstm.json            # -> runs/tmaze/xlstm
     python examples/tmaze/train.py examples/tmaze/configs/rate.json --resume    # continue a killed run
     python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json       # fine-tune runs/tmaze/xlstm on <= 9 segments
+    python examples/tmaze/train.py examples/tmaze/configs/rate.json --seed 1    # another seed -> runs/tmaze/rate-seed1
 
 Stage n of the curriculum trains on the episodes that fit in n segments of K = 30 steps (Q_n), from
 their first step (the hint), for ``batches_per_stage`` optimizer steps; the config file says which
@@ -23,9 +24,10 @@ from pathlib import Path
 import torch
 
 import lram_agents
-from common import RunConfig, long_memory_init
+from common import RunConfig
 from lram_agents.data import TrajectoryDataset
 from lram_agents.data.curriculum import curriculum_sampler
+from lram_agents.initialization import apply_init
 from lram_agents.model import LRAMModel
 from lram_agents.serialization import atomic_write_text
 from lram_agents.training import Trainer
@@ -45,7 +47,7 @@ def initial_model(run: RunConfig) -> LRAMModel:
     """A fresh model with the config's long-memory init, or the weights of ``init_from`` (same config)."""
     model = LRAMModel(run.model_config)
     if run.init_from is None:
-        long_memory_init(model, run.init)
+        apply_init(model, run.init)
         return model
     start = lram_agents.load(run.init_from, device="cpu").model
     if start.config != run.model_config:
@@ -54,8 +56,10 @@ def initial_model(run: RunConfig) -> LRAMModel:
     return model
 
 
-def train(config_path: Path, data: Path, out: Path, resume: bool) -> dict:
+def train(config_path: Path, data: Path, out: Path, resume: bool, seed: int | None = None) -> dict:
     run = RunConfig.load(config_path)
+    if seed is not None:  # another training seed of the same config (batches, init)
+        run.trainer_config.seed = seed
     torch.manual_seed(run.trainer_config.seed)
     model = initial_model(run)  # a resumed run overwrites it with the checkpoint's weights
     sampler = build_sampler(run, data)
@@ -68,6 +72,7 @@ def train(config_path: Path, data: Path, out: Path, resume: bool) -> dict:
         "config": json.loads(config_path.read_text()),
         "data": str(data),
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+        "seed": run.trainer_config.seed,
         "threads": torch.get_num_threads(),
         "parameters": model.num_parameters(),
         "steps": result.step,
@@ -85,11 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="default: runs/tmaze/<config name>")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="training seed instead of the config's (default out: runs/tmaze/<config>-seed<N>)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = args.out or Path("runs/tmaze") / args.config.stem
+    default_out = args.config.stem if args.seed is None else f"{args.config.stem}-seed{args.seed}"
+    out = args.out or Path("runs/tmaze") / default_out
     data = args.data or Path(RunConfig.load(args.config).data)
-    summary = train(args.config, data, out, args.resume)
+    summary = train(args.config, data, out, args.resume, args.seed)
     print(f"{summary['name']}: {summary['parameters']} parameters, {summary['steps']} steps, "
           f"final loss {summary['final_loss']:.2e}, {summary['wall_time_s'] / 60:.1f} min -> {out}")
 

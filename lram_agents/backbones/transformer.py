@@ -6,6 +6,12 @@ without touching the cache: a row's ``start`` index hides everything before it a
 restart at 0. When the cache is full, the oldest half is dropped and the kept tokens are re-encoded
 with fresh positions (a sliding window whose cost is amortised over ``max_positions / 2`` steps),
 which matches how the model was trained: on windows whose positions start at 0.
+
+Positions (``position_embedding``): ``learned`` (GPT-2) and ``sinusoidal`` vectors are added to the
+tokens; ``alibi`` adds no vector but a per-head penalty on the attention to a key, linear in how far
+back it is (Press et al. 2022); ``rope`` rotates queries and keys by their position (Su et al. 2021).
+The last two are relative: a window that starts later changes nothing, which suits in-context RL,
+where what matters is how recent an episode is, not where the window happens to start.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from lram_agents.backbones.base import State, check_reset_mask, linear
 from lram_agents.config_utils import require
 
 
+POSITION_EMBEDDINGS = ("learned", "sinusoidal", "alibi", "rope")
+
+
 @dataclass
 class TransformerConfig:
     """Hyper-parameters of the causal Transformer (LRAM Table 6 names: layers, hidden dim, heads)."""
@@ -31,7 +40,7 @@ class TransformerConfig:
     num_heads: int = 8
     mlp_ratio: int = 4
     max_positions: int = 1024  # tokens; the KV cache holds at most this many
-    position_embedding: Literal["learned", "sinusoidal"] = "learned"
+    position_embedding: Literal["learned", "sinusoidal", "alibi", "rope"] = "learned"
     dropout: float = 0.0  # LRAM disables dropout for DT (appendix D.2)
     type: Literal["transformer"] = "transformer"
 
@@ -41,7 +50,10 @@ class TransformerConfig:
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         require(self.max_positions >= 2, "max_positions", self.max_positions, "must be >= 2")
         require(self.d_model % self.num_heads == 0, "d_model", self.d_model, f"must be divisible by num_heads={self.num_heads}")
-        require(self.position_embedding in ("learned", "sinusoidal"), "position_embedding", self.position_embedding, "must be 'learned' or 'sinusoidal'")
+        require(self.position_embedding in POSITION_EMBEDDINGS, "position_embedding", self.position_embedding,
+                f"must be one of {POSITION_EMBEDDINGS}")
+        require(self.position_embedding != "rope" or (self.d_model // self.num_heads) % 2 == 0, "d_model", self.d_model,
+                "rope needs an even head dimension (d_model / num_heads)")
         require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
 
 
@@ -61,21 +73,29 @@ class _Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, h):
-        """Causal self-attention over h (B, L, D); also returns this layer's keys and values."""
-        q, k, v = self._qkv(h)
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+    def forward(self, h, bias=None, rotary=None):
+        """Causal self-attention over h (B, L, D); also returns this layer's keys and values.
+
+        ``bias``: an additive (.., L, L) attention bias that includes the causal mask (ALiBi); ``rotary``:
+        the (cos, sin) of the tokens' positions (RoPE)."""
+        q, k, v = self._qkv(h, rotary)
+        dropout = self.dropout if self.training else 0.0
+        if bias is None:
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        else:
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
         return self._finish(h, att), k, v
 
-    def attend_cached(self, h, cache_k, cache_v, past: int | torch.Tensor, mask):
+    def attend_cached(self, h, cache_k, cache_v, past: int | torch.Tensor, mask, rotary=None):
         """Write this chunk's keys/values at ``past`` in the cache and attend over the cache.
 
         ``past`` an int: attention over the filled part only (the plain path). ``past`` a tensor of the cache
         indices of the chunk's tokens: written with ``index_copy_`` and attention over the whole preallocated
         cache, unfilled slots masked: the same result with shapes that do not change from step to step, so
-        that ``torch.compile`` makes one graph for every step.
+        that ``torch.compile`` makes one graph for every step. ``mask``: bool (True = may attend) or an
+        additive bias; ``rotary`` as in :meth:`forward` (cached keys keep the rotation of their own position).
         """
-        q, k, v = self._qkv(h)
+        q, k, v = self._qkv(h, rotary)
         if isinstance(past, torch.Tensor):
             cache_k.index_copy_(2, past, k)
             cache_v.index_copy_(2, past, v)
@@ -93,10 +113,12 @@ class _Block(nn.Module):
         att = F.scaled_dot_product_attention(q, torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2), attn_mask=mask)
         return self._finish(h, att)
 
-    def _qkv(self, h):
+    def _qkv(self, h, rotary=None):
         B, L, D = h.shape
-        q, k, v = linear(self.qkv, self.ln_1(h)).split(D, dim=-1)
-        return (t.view(B, L, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, L, Dh)
+        q, k, v = (t.view(B, L, self.heads, -1).transpose(1, 2) for t in linear(self.qkv, self.ln_1(h)).split(D, dim=-1))
+        if rotary is not None:
+            q, k = _rotate(q, *rotary), _rotate(k, *rotary)
+        return q, k, v  # (B, H, L, Dh)
 
     def _finish(self, h, att):
         B, _, L, _ = att.shape
@@ -195,9 +217,14 @@ class TransformerBackbone(nn.Module):
             raise ValueError(f"sequence of {L} tokens exceeds max_positions={self.config.max_positions}")
         positions = torch.arange(L, device=x.device).expand(B, L)
         h = x + self._positions(positions, x.dtype)
+        rotary = self._rotary(positions, x.dtype)
+        bias = None
+        if self.config.position_embedding == "alibi":
+            causal = positions[0].view(-1, 1) >= positions[0].view(1, -1)
+            bias = self._alibi(causal, positions[:1], positions[0], x.dtype)[0]  # (H, L, L)
         keys, values = [], []
         for block in self.blocks:
-            h, k, v = block(h)
+            h, k, v = block(h, bias, rotary)
             keys.append(k)
             values.append(v)
         return self.ln_f(h), self._state_from(x, keys, values)
@@ -247,13 +274,16 @@ class TransformerBackbone(nn.Module):
         # a query sees keys at or after its row's episode start and not after itself
         mask = (keys.view(1, 1, -1) >= start.view(B, 1, 1)) & (keys.view(1, 1, -1) <= index.view(1, L, 1))
         mask = mask.unsqueeze(1)  # (B, 1, L, keys)
+        if self.config.position_embedding == "alibi":
+            mask = self._alibi(mask, index.unsqueeze(0), keys, x.dtype)
+        rotary = self._rotary(positions, x.dtype)
         h = x + self._positions(positions, x.dtype)
         if static:
             state["inputs"].index_copy_(1, index, x)
         else:
             state["inputs"][:, past : past + L] = x
         for i, block in enumerate(self.blocks):
-            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], index if static else past, mask)
+            h = block.attend_cached(h, state[f"{i}.k"], state[f"{i}.v"], index if static else past, mask, rotary)
         state = {**state, "length": state["length"] + L, "chunk": torch.full_like(state["length"], L)}
         return self.ln_f(h), state
 
@@ -272,10 +302,34 @@ class TransformerBackbone(nn.Module):
             _, state = self._forward_cached(kept, state)
         return state
 
-    def _positions(self, positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        if self.config.position_embedding == "learned":
+    def _positions(self, positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | float:
+        """The vectors added to the tokens (0 for the relative kinds)."""
+        kind = self.config.position_embedding
+        if kind == "learned":
             return self.pos_emb(positions)
-        return _sinusoidal(positions, self.d_model).to(dtype)
+        if kind == "sinusoidal":
+            return _sinusoidal(positions, self.d_model).to(dtype)
+        return 0.0
+
+    def _rotary(self, positions: torch.Tensor, dtype: torch.dtype):
+        """RoPE's (cos, sin), (B, 1, L, Dh/2), or None for the other kinds."""
+        if self.config.position_embedding != "rope":
+            return None
+        half = self.d_model // self.config.num_heads // 2
+        freqs = torch.exp(torch.arange(half, device=positions.device) * (-math.log(10000.0) / half))
+        angles = (positions.unsqueeze(-1).float() * freqs).unsqueeze(1)
+        return angles.cos().to(dtype), angles.sin().to(dtype)
+
+    def _alibi(self, allowed: torch.Tensor, query_index: torch.Tensor, key_index: torch.Tensor, dtype) -> torch.Tensor:
+        """ALiBi's additive bias: -slope_h · (query - key) where ``allowed``, -inf elsewhere; (B, H, L, keys).
+
+        Slopes 2^(-8h/H), h = 1..H (the paper's geometric sequence): the steepest head looks a few tokens
+        back, the flattest over the whole window."""
+        heads = self.config.num_heads
+        slopes = torch.pow(2.0, -8.0 * torch.arange(1, heads + 1, device=allowed.device) / heads).to(dtype)
+        distance = (query_index.unsqueeze(-1) - key_index.view(1, 1, -1)).to(dtype).unsqueeze(1)  # (B, 1, L, keys)
+        bias = -slopes.view(1, -1, 1, 1) * distance
+        return bias.masked_fill(~allowed, float("-inf"))
 
 
 def _length(state: State) -> int:
@@ -288,6 +342,12 @@ def _sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     emb = torch.zeros(*positions.shape, dim, device=positions.device)
     emb[..., 0::2], emb[..., 1::2] = torch.sin(angles), torch.cos(angles)
     return emb
+
+
+def _rotate(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on (B, H, L, Dh): each pair (first half, second half) of the head's features turned by its angle."""
+    a, b = t.chunk(2, dim=-1)
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
 
 def _init_weights(module: nn.Module) -> None:
