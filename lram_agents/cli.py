@@ -93,6 +93,9 @@ def _add_run_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
     command.add_argument("--threads", type=int, help="torch CPU threads")
     command.add_argument("--no-progress", action="store_true", help="no progress bar")
+    command.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                         help="change one config field, e.g. --set model.inline.backbone.position_embedding=alibi "
+                              "(VALUE read as YAML; repeat for several)")
 
 
 def _add_evaluate(commands) -> None:
@@ -165,11 +168,12 @@ def run_train(args: argparse.Namespace) -> None:
 
     import torch
 
+    from lram_agents.config_utils import set_fields
     from lram_agents.run_configs import TrainConfig, build_model, build_sources, load_config_file
     from lram_agents.training.distributed import shutdown_distributed
     from lram_agents.training.trainer import Trainer
 
-    cfg = TrainConfig.from_dict(load_config_file(args.config))
+    cfg = TrainConfig.from_dict(set_fields(load_config_file(args.config), args.set))
     trainer_cfg = dataclasses.replace(cfg.trainer, progress=cfg.trainer.progress and not args.no_progress)
     torch.manual_seed(trainer_cfg.seed)  # the model's initial weights (rank 0's are broadcast under DDP)
     model = build_model(cfg.model)
@@ -190,9 +194,10 @@ def run_finetune(args: argparse.Namespace) -> None:
     from lram_agents.finetune.offline import finetune
     from lram_agents.finetune.spaces import IncompatibleSpaceError
     from lram_agents.registry import UnknownModelError, WeightsUnavailableError
+    from lram_agents.config_utils import set_fields
     from lram_agents.run_configs import FinetuneRunConfig, build_dataset, load_config_file
 
-    cfg = FinetuneRunConfig.from_dict(load_config_file(args.config))
+    cfg = FinetuneRunConfig.from_dict(set_fields(load_config_file(args.config), args.set))
     trainer_cfg = dataclasses.replace(cfg.trainer, progress=cfg.trainer.progress and not args.no_progress)
     validation = build_dataset(cfg.validation, "validation") if cfg.validation is not None else None
     try:

@@ -53,3 +53,54 @@ def _json_kinds(hint: Any) -> tuple[type, ...] | None:
     if origin in (list, tuple):
         return (list, tuple)
     return None
+
+
+def set_fields(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """``data`` with ``KEY.PATH=VALUE`` assignments applied (the command line's ``--set``); VALUE is read
+    as YAML, so ``3``, ``1e-4``, ``alibi``, ``[8, 20]`` and ``{a: 1}`` mean what they look like. A list
+    element is addressed by its index (``data.0.context=100``). Missing dict keys are created."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for assignment in assignments:
+        path, sep, text = assignment.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--set {assignment!r}: write KEY.PATH=VALUE, e.g. trainer.batch_size=32")
+        keys, node = path.split("."), data
+        for depth, key in enumerate(keys[:-1]):
+            node = _child(node, key, ".".join(keys[: depth + 1]), assignment)
+        last = keys[-1]
+        if isinstance(node, list):
+            node[_index(node, last, path, assignment)] = _yaml_value(text)
+        elif isinstance(node, dict):
+            node[last] = _yaml_value(text)
+        else:
+            raise ConfigError(f"--set {assignment!r}: {'.'.join(keys[:-1])} is {node!r}, not a mapping or a list")
+    return data
+
+
+def _yaml_value(text: str) -> Any:
+    """YAML, except that ``1e-4`` is a number (PyYAML's YAML 1.1 reads it as a string)."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _child(node: Any, key: str, where: str, assignment: str) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, key, where, assignment)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {assignment!r}: {where} is inside {node!r}, not a mapping or a list")
+    return node.setdefault(key, {})
+
+
+def _index(node: list, key: str, where: str, assignment: str) -> int:
+    if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
+        raise ConfigError(f"--set {assignment!r}: {where} indexes a list of {len(node)} with {key!r}")
+    return int(key)

@@ -38,6 +38,12 @@ def test_record_then_train(tmp_path, capsys):
     assert main(["train", train, "--threads", "1"]) == 0
     assert "trained to step 3" in capsys.readouterr().out
     assert json.loads((tmp_path / "run/model/preprocessing.json").read_text())["target_return"] == 500
+    # --set changes single fields of the config file
+    assert main(["train", train, "--threads", "1", "--output-dir", str(tmp_path / "alibi"), "--set", "steps=2",
+                 "--set", "model.overrides.backbone.position_embedding=alibi", "--set", "data.0.target_return=400"]) == 0
+    assert "trained to step 2" in capsys.readouterr().out
+    assert json.loads((tmp_path / "alibi/model/config.json").read_text())["backbone"]["position_embedding"] == "alibi"
+    assert json.loads((tmp_path / "alibi/model/preprocessing.json").read_text())["target_return"] == 400
     # a second stage starts from the first one's weights (model: pretrained)
     from lram_agents.model import LRAMModel
     from lram_agents.run_configs import ModelSection, build_model
@@ -52,6 +58,21 @@ def test_record_then_train(tmp_path, capsys):
     assert main(["train", write(tmp_path / "bad.json", {**json.loads((tmp_path / "stage2.json").read_text()),
                                                         "model": {"pretrained": str(tmp_path / "run/model"), "overrides": {"dropout": 0.1}}})]) == 2
     assert "cannot change a pretrained model" in capsys.readouterr().err
+
+
+def test_set_fields_reads_yaml_values_and_names_bad_paths():
+    from lram_agents.config_utils import ConfigError, set_fields
+
+    data = {"trainer": {"batch_size": 4}, "data": [{"path": "a"}]}
+    changed = set_fields(data, ["trainer.batch_size=32", "model.init.mlstm_forget_bias=[8, 20]", "data.0.context=100",
+                                "trainer.lr=1e-4", "name=alibi"])
+    assert changed == {"trainer": {"batch_size": 32, "lr": 1e-4}, "data": [{"path": "a", "context": 100}],
+                       "model": {"init": {"mlstm_forget_bias": [8, 20]}}, "name": "alibi"}
+    assert data == {"trainer": {"batch_size": 4}, "data": [{"path": "a"}]}  # the original is left as it was
+    for bad, message in [("trainer.batch_size", "KEY.PATH=VALUE"), ("data.3.context=1", "indexes a list of 1"),
+                         ("trainer.batch_size.x=1", "trainer.batch_size is 4")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            set_fields(data, [bad])
 
 
 def test_record_a_learning_history(tmp_path, capsys):

@@ -8,6 +8,8 @@ history in one trajectory file per goal (``history_id`` = the goal's index, task
 
     nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml
     # or one process per core: ... --shard 0/2 & ... --shard 1/2
+    # histories on hold-out goals, for a held-out loss (never for training):
+    nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml --split holdout --goals 8 --output data/darkroom-holdout
 
 Resumable: a goal's file appears (renamed into place) only when its history is complete, so a rerun
 skips the goals already done and restarts an interrupted one from scratch.
@@ -87,7 +89,9 @@ def main() -> None:
     parser.add_argument("config", type=Path, help="e.g. examples/darkroom/source_rl.yaml")
     parser.add_argument("--output", help="override the config's output directory")
     parser.add_argument("--keep-every", type=int, help="override the config's keep_every (1: whole histories)")
-    parser.add_argument("--goals", type=int, help="record only the first N training goals (a quick look)")
+    parser.add_argument("--goals", type=int, help="record only the first N goals of the split (a quick look)")
+    parser.add_argument("--split", choices=("train", "holdout"), default="train",
+                        help="the goals to record: the 80 training goals (default) or the 20 hold-out ones")
     parser.add_argument("--shard", default="0/1", help="I/N: record only goals I, I+N, I+2N, ... (run N processes, "
                         "one per core, with I = 0..N-1)")
     args = parser.parse_args()
@@ -98,7 +102,9 @@ def main() -> None:
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     shard, num_shards = parse_shard(args.shard)
-    goals = list(enumerate(task_family(cfg.env).train_tasks()[: args.goals]))[shard::num_shards]
+    family = task_family(cfg.env)
+    split_goals = family.train_tasks() if args.split == "train" else family.holdout_tasks()
+    goals = list(enumerate(split_goals[: args.goals]))[shard::num_shards]
     bar = tqdm(goals, desc="learning histories", unit="goal")
     for index, goal in bar:
         done = sorted(output.glob(f"{goal_prefix(goal)}-*.h5"))
