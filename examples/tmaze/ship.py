@@ -5,13 +5,16 @@
 Writes ``zoo/<name>/`` (config, weights, preprocessing bound to T-Maze's spaces, README.md card,
 ``success_rate.png``) from ``run/model`` and ``run/results.json`` (evaluate.py), and adds or
 replaces the model's entry in ``zoo/manifest.json`` (sha256 of every file). The other runs only
-go into the card's table and plot; a run without results is listed as not evaluated.
+go into the card's table and plot; a run without results is listed as not evaluated. Runs of one
+config with other training seeds (``<run>-seed<N>``, train.py --seed) join their run's row as
+mean ± standard error over the runs, as RATE's Table 2 reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -31,12 +34,37 @@ PLOT_FILE = "success_rate.png"
 
 
 def run_info(run: Path) -> dict:
+    """A run and its other-seed runs (``<run>-seed<N>`` beside it): info and results of each."""
+    seeds = sorted(run.parent.glob(f"{run.name}-seed*"), key=lambda p: p.name)
+    runs = [run, *[p for p in seeds if re.fullmatch(rf"{re.escape(run.name)}-seed\d+", p.name) and (p / "results.json").is_file()]]
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
-    return {"run": run, "info": info, "results": load_results(run), "label": BACKBONE_LABELS.get(run.name, run.name)}
+    return {"run": run, "info": info, "results": load_results(run), "seed_results": [load_results(r) for r in runs],
+            "label": BACKBONE_LABELS.get(run.name, run.name)}
 
 
-def rates(entry: dict) -> dict[int, float]:
-    return {int(n): r["success_rate"] for n, r in entry["results"]["segments"].items()}
+def rates(entry: dict, unit: str = "segments") -> dict[int, float]:
+    """Success rate per length: the mean over the entry's seed runs at the lengths all of them measured."""
+    per_run = [{int(n): r["success_rate"] for n, r in res.get(unit, {}).items()} for res in entry["seed_results"]]
+    common_lengths = set.intersection(*(set(r) for r in per_run)) if per_run else set()
+    return {n: float(np.mean([r[n] for r in per_run])) for n in common_lengths}
+
+
+def own_rates(entry: dict, unit: str = "segments") -> dict[int, float]:
+    """Success rate per length of the entry's own run (the agent that would be shipped)."""
+    return {int(n): r["success_rate"] for n, r in entry["results"].get(unit, {}).items()}
+
+
+def rate_sems(entry: dict, unit: str = "segments") -> dict[int, float]:
+    """Standard error over the seed runs (0 with one run)."""
+    per_run = [{int(n): r["success_rate"] for n, r in res.get(unit, {}).items()} for res in entry["seed_results"]]
+    if len(per_run) < 2:
+        return {n: 0.0 for n in rates(entry, unit)}
+    return {n: float(np.std([r[n] for r in per_run], ddof=1) / np.sqrt(len(per_run))) for n in rates(entry, unit)}
+
+
+def who(entry: dict) -> str:
+    runs, seeds = len(entry["seed_results"]), entry["results"].get("seeds", "?")
+    return f"ours, {runs} runs × {seeds} seeds" if runs > 1 else f"ours, {seeds} seeds"
 
 
 def plot(entries: list[dict], path: Path) -> None:
@@ -62,14 +90,31 @@ def table(entries: list[dict]) -> list[str]:
     head = "| model | " + " | ".join(f"{n}" for n in EVAL_SEGMENTS) + " |"
     lines = [head, "|" + " --- |" * (len(EVAL_SEGMENTS) + 1)]
     for entry in entries:
-        found = rates(entry)
-        cells = [f"{found[n]:.3f}" if n in found else "–" for n in EVAL_SEGMENTS]
-        seeds = entry["results"].get("seeds", "?")
-        lines.append(f"| {entry['label']} (ours, {seeds} seeds) | " + " | ".join(cells) + " |")
+        found, sems = rates(entry), rate_sems(entry)
+        several = len(entry["seed_results"]) > 1
+        cells = [("–" if n not in found else f"{found[n]:.3f} ± {sems[n]:.3f}" if several else f"{found[n]:.3f}")
+                 for n in EVAL_SEGMENTS]
+        lines.append(f"| {entry['label']} ({who(entry)}) | " + " | ".join(cells) + " |")
     for name, row in PUBLISHED.items():
         cells = [f"{row[PUBLISHED_SEGMENTS.index(n)]:.3f}" if n in PUBLISHED_SEGMENTS else "–" for n in EVAL_SEGMENTS]
         lines.append(f"| {name} (RATE paper, Table 2) | " + " | ".join(cells) + " |")
     return lines
+
+
+def horizon_rows(entries: list[dict]) -> list[str]:
+    """Success at lengths given in steps (evaluate.py --steps), for the runs that have them."""
+    measured = [e for e in entries if rates(e, "steps")]
+    lengths = sorted(set().union(*(rates(e, "steps") for e in measured))) if measured else []
+    if not lengths:
+        return []
+    lines = ["### Memory horizon", "",
+             "Success rate in episodes of T steps (corridor L = T − 2; the bit is held for T − 1 steps), "
+             "far beyond the training lengths (`evaluate.py --steps`):", "",
+             "| model | " + " | ".join(f"{t:,} steps" for t in lengths) + " |", "|" + " --- |" * (len(lengths) + 1)]
+    for entry in measured:
+        found = rates(entry, "steps")
+        lines.append(f"| {entry['label']} ({who(entry)}) | " + " | ".join(f"{found[t]:.3f}" if t in found else "–" for t in lengths) + " |")
+    return [*lines, ""]
 
 
 def hints(seeds: int) -> np.ndarray:
@@ -141,7 +186,8 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         *failure_rows(entries),
         "",
-        "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3; "
+        *horizon_rows(entries),
+        "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3 (RATE-7: to 7); "
         "the fine-tuned variant then trains on ≤ 9 segments)",
         "",
         *training_rows(entries),
@@ -153,6 +199,9 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "```bash",
         "python examples/tmaze/make_data.py",
         "for b in xlstm mamba rate transformer; do python examples/tmaze/train.py examples/tmaze/configs/$b.json; done",
+        "for s in 1 2; do python examples/tmaze/train.py examples/tmaze/configs/rate.json --seed $s; done  # more RATE runs",
+        "python examples/tmaze/make_data.py --max-segments 7 --out data/tmaze-7",
+        "python examples/tmaze/train.py examples/tmaze/configs/rate-7.json  # RATE-7; then --seed 1, --seed 2",
         "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
         "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
         "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
@@ -167,17 +216,19 @@ def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = No
     entries = [shipped] + [run_info(other) for other in compare]
     name = shipped["info"]["name"]
     agent = lram_agents.load(run / "model", device="cpu").bind(gym.make(ENV_ID, corridor_length=corridor_length(1)))
-    results = {f"success rate @ {n} segments (L = {corridor_length(n)}), {shipped['results']['seeds']} seeds": rate
-               for n, rate in sorted(rates(shipped).items())}
+    seeds = shipped["results"]["seeds"]
+    results = {f"success rate @ {n} segments (L = {corridor_length(n)}), {seeds} seeds": rate
+               for n, rate in sorted(own_rates(shipped).items())}
+    results.update({f"success rate @ {t} steps (L = {t - 2}), {seeds} seeds": rate for t, rate in sorted(own_rates(shipped, "steps").items())})
     target = zoo / name
     agent.save_pretrained(target, name=name, results=results)
     plot(entries, target / PLOT_FILE)
     card = (target / "README.md").read_text()
     atomic_write_text(target / "README.md", card.replace("## Config", card_sections(shipped, entries) + "\n## Config", 1))
-    best = min(rates(shipped).get(n, 0.0) for n in (1, 2, 3, 5))
+    best = min(own_rates(shipped).get(n, 0.0) for n in (1, 2, 3, 5))
     description = description or (f"{shipped['label']} trained on T-Maze oracle data (<= 3 segments of 30 steps) with "
                                   "RATE's curriculum")
-    description += (f"; success >= {best:.2f} at 1-5 segments, {rates(shipped).get(100, float('nan')):.2f} at 100 "
+    description += (f"; success >= {best:.2f} at 1-5 segments, {own_rates(shipped).get(100, float('nan')):.2f} at 100 "
                     "segments (the card has every length)")
     add_to_manifest(zoo, manifest_entry(target, name, description, local=name))
     return target
