@@ -20,6 +20,8 @@ SMALL_BACKBONES = {
     "mamba": MambaConfig(d_model=64, num_layers=3, d_state=16),
     # 12 tokens: segments of 4 timesteps of 3 tokens or 3 of 4, so the tests cross segment boundaries
     "rate": RATEConfig(d_model=64, num_layers=2, num_heads=4, segment_tokens=12, num_memory_tokens=3, cache_tokens=12),
+    # the authors' T-Maze setup: no cache, the memory retention valve
+    "rate-mrv": RATEConfig(d_model=64, num_layers=2, num_heads=4, segment_tokens=12, num_memory_tokens=3, cache_tokens=0, mrv_heads=2),
 }
 
 

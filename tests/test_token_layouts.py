@@ -16,7 +16,7 @@ from lram_agents.model import LRAMModel, Timesteps
 from lram_agents.preprocessing import previous
 
 TOL = 1e-4
-RECURRENT = sorted(k for k in SMALL_BACKBONES if k != "rate")  # RATE has its own tests (segments)
+RECURRENT = sorted(k for k in SMALL_BACKBONES if not k.startswith("rate"))  # RATE has its own tests (segments)
 
 
 def transition_steps(batch: int, episodes: int, length: int, action_dims: int = 2, seed: int = 0) -> Timesteps:

@@ -7,7 +7,10 @@ Each segment is processed as ``[read memory, segment tokens, write memory]``:
 * a segment token attends causally to the segment, to the read memory and to a Transformer-XL cache
   of the previous tokens' hidden states (per layer, ``cache_tokens`` long, gradient stopped);
 * the write memory tokens start as copies of the read memory, attend to the read memory, the whole
-  segment and themselves, and their outputs become the next segment's memory.
+  segment and themselves, and their outputs become the next segment's memory; or, with the memory
+  retention valve (``mrv_heads`` > 0, the authors' code), the next memory is a cross-attention in
+  which the carried memory queries the (ReLU of the) written one, so a segment that wrote nothing the
+  old memory asks for leaves it largely as it was.
 
 Positions are learned and restart with each segment; cached hidden states keep the positions of their
 own segment, so a learned per-layer marker is added to them to tell "previous segment" from "this one".
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lram_agents.backbones.base import State, reset_to_empty
@@ -41,6 +45,8 @@ class RATEConfig:
             model checks that a segment holds whole timesteps of its token layout.
         num_memory_tokens: M (paper: 5 for T-Maze/ViZDoom/MuJoCo, 15 for Atari); 0 disables memory.
         cache_tokens: length of the Transformer-XL cache of previous hidden states (0: none).
+        mrv_heads: heads of the memory retention valve's cross-attention (the authors' ``n_head_ca``);
+            0: the written memory tokens are the next memory as they are.
     """
 
     d_model: int = 128
@@ -50,6 +56,7 @@ class RATEConfig:
     segment_tokens: int = 90
     num_memory_tokens: int = 5
     cache_tokens: int = 90
+    mrv_heads: int = 0
     dropout: float = 0.0
     type: Literal["rate"] = "rate"
 
@@ -57,10 +64,13 @@ class RATEConfig:
         require(self.type == "rate", "type", self.type, "must be 'rate'")
         for name in ("d_model", "num_layers", "num_heads", "mlp_ratio", "segment_tokens"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
-        for name in ("num_memory_tokens", "cache_tokens"):
+        for name in ("num_memory_tokens", "cache_tokens", "mrv_heads"):
             require(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         require(self.d_model % self.num_heads == 0, "d_model", self.d_model, f"must be divisible by num_heads={self.num_heads}")
         require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
+        require(self.mrv_heads == 0 or self.d_model % self.mrv_heads == 0, "mrv_heads", self.mrv_heads,
+                f"must divide d_model={self.d_model}")
+        require(self.mrv_heads == 0 or self.num_memory_tokens > 0, "mrv_heads", self.mrv_heads, "needs memory tokens")
 
 
 class RATEBackbone(nn.Module):
@@ -77,6 +87,7 @@ class RATEBackbone(nn.Module):
         # memory lives on the scale of the layer-normed input tokens
         self.memory_init = nn.Parameter(torch.randn(config.num_memory_tokens, config.d_model))
         self.cache_marker = nn.Parameter(torch.zeros(config.num_layers, config.d_model)) if config.cache_tokens else None
+        self.valve = _MemoryValve(config.d_model, config.mrv_heads) if config.mrv_heads else None
 
     # ---- state ---------------------------------------------------------------------------------
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
@@ -132,6 +143,8 @@ class RATEBackbone(nn.Module):
         out = self.ln_f(h)
         y = out[:, M : M + length].gather(1, index.unsqueeze(-1).expand(B, n, D))
         written = out[:, M + length :]  # (B, M, D)
+        if self.valve is not None:  # the carried memory reads what the segment wrote
+            written = self.valve(state["memory"], F.relu(written))
         return y, self._advance(state, tokens, count + n, written, layer_inputs)
 
     def _attention_mask(self, valid: torch.Tensor, cache_valid: torch.Tensor) -> torch.Tensor:
@@ -185,3 +198,26 @@ class RATEBackbone(nn.Module):
         for i, hidden in enumerate(layer_inputs):
             new[f"cache.{i}"] = torch.cat([old[f"cache.{i}"], hidden.detach()], dim=1)[:, -C:]
         return {k: torch.where(complete.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}
+
+
+class _MemoryValve(nn.Module):
+    """RATE's memory retention valve: multi-head cross-attention, queries from the carried memory, keys
+    and values from the written one. Plain ``nn.Linear`` projections, so that LoRA adapts them too."""
+
+    def __init__(self, d_model: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, memory: torch.Tensor, written: torch.Tensor) -> torch.Tensor:
+        """memory, written: (B, M, D) -> the next memory (B, M, D)."""
+        B, M, D = memory.shape
+
+        def split(t):
+            return t.view(B, -1, self.heads, D // self.heads).transpose(1, 2)
+
+        k, v = self.key_value(written).split(D, dim=-1)
+        att = F.scaled_dot_product_attention(split(self.query(memory)), split(k), split(v))
+        return self.out(att.transpose(1, 2).reshape(B, M, D))
