@@ -13,7 +13,7 @@ from example_scripts import import_example_scripts
 from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "darkroom"
-evaluate, generate_data, ship = import_example_scripts("darkroom", ("evaluate", "generate_data", "ship"))
+evaluate, generate_data, ship, variants = import_example_scripts("darkroom", ("evaluate", "generate_data", "ship", "variants"))
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
@@ -102,3 +102,24 @@ def test_ship_refuses_a_sampled_evaluation_of_other_goals(tmp_path):
         (tmp_path / name / "evaluation.json").write_text(json.dumps(report))
     with pytest.raises(SystemExit, match="evaluation-sampled-seed0"):
         ship.load_evaluations(tmp_path / "evaluation", [tmp_path / "evaluation-sampled-seed0"])
+
+
+def test_variants_rows_say_whether_a_model_learns_in_context_and_the_card_keeps_them(tmp_path):
+    flat, rising = np.full((4, 12), 5.0), np.tile(np.linspace(0, 30, 12), (4, 1)) + np.arange(4)[:, None]
+    reports = [_report({"alibi": rising.tolist(), "learned": flat.tolist()}, s) for s in (0, 1)]
+    averaged = variants.seed_averaged(reports)
+    lines = variants.table_lines(averaged, {"mamba": flat}, {}, {"alibi": [1.2, 0.8]}, expert=90.0, trials=12)
+    alibi, learned = next(l for l in lines if l.startswith("| alibi")), next(l for l in lines if l.startswith("| learned"))
+    assert "+17.7 ± 0.0 (yes; 4 / 0)" in alibi and "1.200 → 0.800" in alibi
+    assert "+0.0 ± 0.0 (no; 0 / 0)" in learned and lines[2].startswith("| Mamba (card)")
+
+    card = tmp_path / "zoo" / "mamba-darkroom"
+    card.mkdir(parents=True)
+    (card / "README.md").write_text("# card\n\n### Training\n\nrows\n")
+    (card.parent / "manifest.json").write_text(json.dumps({"format_version": 1, "models": [
+        {"name": "mamba-darkroom", "description": "d", "files": {}}]}))
+    variants.write_into_card(card, "### Variants\nfirst")
+    variants.write_into_card(card, "### Variants\nsecond")  # replaced, not added twice
+    text = (card / "README.md").read_text()
+    assert text.count(variants.BEGIN) == 1 and "second" in text and "first" not in text
+    assert text.index(variants.BEGIN) < text.index("### Training")

@@ -30,6 +30,7 @@ from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 
 from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, mean_sem, per_trial, plot, summary_rows  # beside this script
+from variants import BEGIN, END  # the card section variants.py writes, kept when the card is rewritten
 
 HERE = Path(__file__).parent
 ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom", "mamba": "mamba-darkroom",
@@ -253,6 +254,8 @@ def main() -> None:
                              deterministic=False)
     agent.bind(gym.make(ENV_ID))  # saves the spaces: the zoo agent acts without an env at hand
     directory = args.zoo / name
+    old_card = (directory / "README.md").read_text() if (directory / "README.md").is_file() else ""
+    kept = old_card[old_card.index(BEGIN):old_card.index(END) + len(END)] + "\n\n" if BEGIN in old_card else ""
     shutil.rmtree(directory, ignore_errors=True)
     table = np.asarray(averaged[run]["returns"])
     agent.save_pretrained(directory, name=name, results=headline(table, greedy["expert_mean"]))
@@ -260,6 +263,7 @@ def main() -> None:
     plot(averaged, greedy["expert_mean"], directory / "return_vs_trial.png", f"sampled actions (mean of seeds {seeds})")
     atomic_write_text(directory / "evaluation.json", json.dumps(zoo_evaluation(run, greedy, sampled), indent=1) + "\n")
     readme = card(name, run, greedy, sampled, averaged, facts, (directory / "README.md").read_text())
+    readme = readme.replace("### Training\n", kept + "### Training\n", 1)
     atomic_write_text(directory / "README.md", readme)
     description = (f"{BACKBONES[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode "
                    f"context); in-context agent with sampled actions: mean return {table[:, 0].mean():.1f} in trial 1, "

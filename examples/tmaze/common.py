@@ -24,7 +24,17 @@ PUBLISHED = {  # RATE Table 2 (mean over 10 runs x 100 seeds) at 1/2/3/5/9/12 se
     "RATE-7": (1.000, 1.000, 1.000, 0.993, 0.750, 0.661),
 }
 PUBLISHED_SEGMENTS = (1, 2, 3, 5, 9, 12)
-BACKBONE_LABELS = {"xlstm": "xLSTM [1:0]", "xlstm-long": "xLSTM [1:0] + fine-tuning on ≤ 9 segments", "mamba": "Mamba", "rate": "RATE-3 (no cache)", "rate-7": "RATE-7 (no cache)", "transformer": "DT (90-step context)"}
+BACKBONE_LABELS = {  # run name -> label in cards
+    "xlstm": "xLSTM [1:0]",
+    "xlstm-long": "xLSTM [1:0] + fine-tuning on ≤ 9 segments",
+    "xlstm-longer": "xLSTM [1:0] + fine-tuning on ≤ 33 segments",
+    "xlstm-10k": "xLSTM [1:0] + fine-tuning on ≤ 10,000 steps",
+    "mamba": "Mamba",
+    "rate": "RATE-3 (no cache)",
+    "rate-mrv": "RATE-3 (no cache) + memory retention valve",
+    "rate-7": "RATE-7 (no cache)",
+    "transformer": "DT (90-step context)",
+}
 
 
 def corridor_length(segments: int, segment_steps: int = SEGMENT_STEPS) -> int:

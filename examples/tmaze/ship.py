@@ -7,7 +7,8 @@ Writes ``zoo/<name>/`` (config, weights, preprocessing bound to T-Maze's spaces,
 replaces the model's entry in ``zoo/manifest.json`` (sha256 of every file). The other runs only
 go into the card's table and plot; a run without results is listed as not evaluated. Runs of one
 config with other training seeds (``<run>-seed<N>``, train.py --seed) join their run's row as
-mean ± standard error over the runs, as RATE's Table 2 reports.
+mean ± standard error over the runs, as RATE's Table 2 reports; a ``<run>-seed<N>`` may itself be the
+one shipped.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ PLOT_FILE = "success_rate.png"
 
 
 def run_info(run: Path) -> dict:
-    """A run and its other-seed runs (``<run>-seed<N>`` beside it): info and results of each."""
-    seeds = sorted(run.parent.glob(f"{run.name}-seed*"), key=lambda p: p.name)
-    runs = [run, *[p for p in seeds if re.fullmatch(rf"{re.escape(run.name)}-seed\d+", p.name) and (p / "results.json").is_file()]]
+    """A run with the runs of its config under other training seeds (``<base>-seed<N>`` beside ``<base>``): its
+    own info and results, and every run's results for the mean ± s.e. rows."""
+    base = re.sub(r"-seed\d+$", "", run.name)
+    candidates = [run.parent / base, *sorted(run.parent.glob(f"{base}-seed*"))]
+    group = [r for r in candidates if re.fullmatch(rf"{re.escape(base)}(-seed\d+)?", r.name) and (r / "results.json").is_file()]
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
-    return {"run": run, "info": info, "results": load_results(run), "seed_results": [load_results(r) for r in runs],
-            "label": BACKBONE_LABELS.get(run.name, run.name)}
+    return {"run": run, "info": info, "results": load_results(run), "seed_results": [load_results(r) for r in group] or [load_results(run)],
+            "label": BACKBONE_LABELS.get(base, base)}
 
 
 def rates(entry: dict, unit: str = "segments") -> dict[int, float]:

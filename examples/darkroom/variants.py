@@ -1,0 +1,124 @@
+"""Compare variants of the Dark-Room recipe (position kinds, initialisations, ...) with the shipped backbones.
+
+Each variant is a run of one of the ``train_*.yaml`` configs with fields changed by ``lram train --set``,
+evaluated like the four backbones (``evaluate.py --sample --seed S --output DIR --models name=run/model``).
+The table puts them beside the zoo card's own rows (``zoo/mamba-darkroom/evaluation.json``): return per
+trial with sampled actions, seed-averaged, mean ± s.e. over the 20 hold-out goals, and the in-context gain
+(last 10 trials minus trial 1, paired over goals). ``--card`` writes the table into the card between
+``<!-- variants -->`` markers (``ship.py`` keeps that section) and refreshes the manifest entry.
+
+    python examples/darkroom/variants.py --evaluations runs/darkroom/eval-variants-seed* \\
+        --runs alibi=runs/darkroom/transformer-alibi ... --card zoo/mamba-darkroom
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from evaluate import TABLE_TRIALS, mean_sem, per_trial  # beside this script
+from lram_agents.registry import add_to_manifest, manifest_entry
+from lram_agents.serialization import atomic_write_text
+
+BEGIN, END = "<!-- variants -->", "<!-- /variants -->"
+SHIPPED_LABELS = {"xlstm-7-1": "xLSTM [7:1] (card)", "xlstm-1-0": "xLSTM [1:0] (card)", "mamba": "Mamba (card)",
+                  "transformer": "Transformer, learned positions (card)"}
+
+
+def seed_averaged(reports: list[dict]) -> dict[str, np.ndarray]:
+    """name -> (goal, trial) returns averaged over the sampling seeds, for the names every report has."""
+    names = [n for n in reports[0]["results"] if all(n in r["results"] for r in reports)]
+    return {n: np.mean([r["results"][n]["returns"] for r in reports], axis=0) for n in names}
+
+
+def training_facts(run: Path) -> dict:
+    """Steps, CPU-thread wall time and final loss from a run's metrics.csv, and the command from its config."""
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    steps = [0] + [int(row["step"]) for row in rows]
+    seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
+    return {"steps": steps[-1], "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"])}
+
+
+def row(label: str, table: np.ndarray, expert: float, extra: str) -> str:
+    mean, sem = per_trial(table)
+    shown = [t for t in TABLE_TRIALS if t <= table.shape[1]]
+    last, last_sem = mean_sem(table[:, -10:].mean(1))
+    difference = table[:, -10:].mean(1) - table[:, 0]
+    gain, gain_sem = mean_sem(difference)
+    learns = "yes" if gain > 2 * gain_sem else "no"
+    cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
+    return (f"| {label} | {cells} | {last:.1f} ± {last_sem:.1f} | {gain:+.1f} ± {gain_sem:.1f} ({learns}; "
+            f"{(difference > 0).sum()} / {(difference < 0).sum()}) | {100 * last / expert:.0f} % | {extra} |")
+
+
+def table_lines(variants: dict[str, np.ndarray], shipped: dict[str, np.ndarray], facts: dict[str, dict],
+                losses: dict[str, list[float]], expert: float, trials: int) -> list[str]:
+    shown = [t for t in TABLE_TRIALS if t <= trials]
+    head = ("| model | " + " | ".join(f"trial {t}" for t in shown) + " | last 10 trials | gain (learns in context?; goals "
+            "better / worse) | % of optimum | training: steps, wall, final loss; held-out loss first → last 20 steps |")
+    lines = [head, "|" + " --- |" * (len(shown) + 5)]
+    for name, table in shipped.items():
+        lines.append(row(SHIPPED_LABELS.get(name, name), table, expert, "1250 steps (card)"))
+    for name, table in variants.items():
+        fact = facts.get(name)
+        extra = f"{fact['steps']} steps, {fact['minutes']:.0f} min, {fact['final_loss']:.3f}" if fact else "–"
+        if name in losses:
+            extra += f"; {losses[name][0]:.3f} → {losses[name][-1]:.3f}"
+        lines.append(row(name, table, expert, extra))
+    return lines
+
+
+def write_into_card(card_dir: Path, section: str) -> None:
+    readme = card_dir / "README.md"
+    text = readme.read_text()
+    block = f"{BEGIN}\n{section}\n{END}\n"
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n", lambda _: block, text, flags=re.S)
+    else:
+        text = text.replace("### Training\n", block + "\n### Training\n", 1)
+    atomic_write_text(readme, text)
+    manifest = json.loads((card_dir.parent / "manifest.json").read_text())
+    old = next(m for m in manifest["models"] if m["name"] == card_dir.name)
+    add_to_manifest(card_dir.parent, manifest_entry(card_dir, card_dir.name, old["description"], local=card_dir.name))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evaluations", type=Path, nargs="+", required=True, help="evaluate.py --sample output dirs, one per seed")
+    parser.add_argument("--runs", nargs="*", default=[], help="name=run_dir, for the training columns")
+    parser.add_argument("--loss-by-position", type=Path, default=Path("runs/darkroom/loss_by_position/loss_by_position.json"))
+    parser.add_argument("--card", type=Path, help="a zoo folder whose evaluation.json gives the reference rows; the table goes into its README")
+    parser.add_argument("--intro", default="", help="a paragraph above the table")
+    args = parser.parse_args()
+    reports = [json.loads((d / "evaluation.json").read_text()) for d in args.evaluations]
+    variants = seed_averaged(reports)
+    shipped = {}
+    if args.card:
+        zoo_eval = json.loads((args.card / "evaluation.json").read_text())
+        if zoo_eval["goals"] != reports[0]["goals"] or zoo_eval["trials"] != reports[0]["trials"]:
+            raise SystemExit(f"{args.card}: evaluated on other goals or trials than {args.evaluations[0]}")
+        shipped = seed_averaged([{"results": r} for r in zoo_eval["sampled"].values()])
+    facts = {name: training_facts(Path(path)) for name, _, path in (pair.partition("=") for pair in args.runs)}
+    losses = json.loads(args.loss_by_position.read_text())["curves"] if args.loss_by_position.is_file() else {}
+    losses = {name: losses[Path(path).name] for name, _, path in (p.partition("=") for p in args.runs) if Path(path).name in losses}
+    seeds = ", ".join(str(r["seed"]) for r in reports)
+    lines = ["### Variants", "", args.intro, "",
+             f"Sampled actions, seeds {seeds} averaged per goal and trial, mean ± s.e. over the {len(reports[0]['goals'])} "
+             "hold-out goals; gain = last 10 trials minus trial 1, paired over goals ('yes' when above 2 s.e.). Held-out "
+             "loss: action cross-entropy on PPO histories of 8 hold-out goals (`loss_by_position.py`), in the first and "
+             "the last 20 steps of the 200-step window: a model that uses its context gets better along the window.", "",
+             *table_lines(variants, shipped, facts, losses, reports[0]["expert_mean"], reports[0]["trials"])]
+    section = "\n".join(lines)
+    print(section)
+    if args.card:
+        write_into_card(args.card, section)
+        print(f"written into {args.card / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()
