@@ -2,6 +2,7 @@
 and ship.py combines the greedy and per-seed sampled evaluations the way its card says."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -113,13 +114,16 @@ def test_variants_rows_say_whether_a_model_learns_in_context_and_the_card_keeps_
     assert "+17.7 ± 0.0 (yes; 4 / 0)" in alibi and "1.200 → 0.800" in alibi
     assert "+0.0 ± 0.0 (no; 0 / 0)" in learned and lines[2].startswith("| Mamba (card)")
 
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
     card = tmp_path / "zoo" / "mamba-darkroom"
-    card.mkdir(parents=True)
-    (card / "README.md").write_text("# card\n\n### Training\n\nrows\n")
-    (card.parent / "manifest.json").write_text(json.dumps({"format_version": 1, "models": [
-        {"name": "mamba-darkroom", "description": "d", "files": {}}]}))
+    shutil.copytree(zoo / "mamba-darkroom", card)
+    shutil.copy(zoo / "manifest.json", card.parent / "manifest.json")
     variants.write_into_card(card, "### Variants\nfirst")
     variants.write_into_card(card, "### Variants\nsecond")  # replaced, not added twice
     text = (card / "README.md").read_text()
     assert text.count(variants.BEGIN) == 1 and "second" in text and "first" not in text
     assert text.index(variants.BEGIN) < text.index("### Training")
+    import lram_agents
+    from lram_agents.registry import Zoo
+
+    assert lram_agents.load("mamba-darkroom", zoo=Zoo(card.parent / "manifest.json")).model  # checksums refreshed
