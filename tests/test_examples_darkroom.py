@@ -107,8 +107,9 @@ def test_ship_refuses_a_sampled_evaluation_of_other_goals(tmp_path):
 
 def test_variants_rows_say_whether_a_model_learns_in_context_and_the_card_keeps_them(tmp_path):
     flat, rising = np.full((4, 12), 5.0), np.tile(np.linspace(0, 30, 12), (4, 1)) + np.arange(4)[:, None]
-    reports = [_report({"alibi": rising.tolist(), "learned": flat.tolist()}, s) for s in (0, 1)]
-    averaged = variants.seed_averaged(reports)
+    reports = [_report({"alibi": rising.tolist()}, s) for s in (0, 1)] + [_report({"learned": flat.tolist()}, s) for s in (1, 0)]
+    averaged = variants.seed_averaged(variants.merge_by_seed(reports))  # separate evaluations of one seed join
+    assert sorted(averaged) == ["alibi", "learned"]
     lines = variants.table_lines(averaged, {"mamba": flat}, {}, {"alibi": [1.2, 0.8]}, expert=90.0, trials=12)
     alibi, learned = next(l for l in lines if l.startswith("| alibi")), next(l for l in lines if l.startswith("| learned"))
     assert "+17.7 ± 0.0 (yes; 4 / 0)" in alibi and "1.200 → 0.800" in alibi

@@ -36,6 +36,18 @@ def seed_averaged(reports: list[dict]) -> dict[str, np.ndarray]:
     return {n: np.mean([r["results"][n]["returns"] for r in reports], axis=0) for n in names}
 
 
+def merge_by_seed(reports: list[dict]) -> list[dict]:
+    """One report per sampling seed, holding the results of every report of that seed (evaluations of
+    several models written to separate folders); all must cover the same goals and trials."""
+    merged: dict[int, dict] = {}
+    for report in reports:
+        if not report["sampled_actions"] or (report["goals"], report["trials"]) != (reports[0]["goals"], reports[0]["trials"]):
+            raise SystemExit(f"evaluation of seed {report['seed']}: not sampled, or other goals or trials than the first")
+        seed = merged.setdefault(report["seed"], {**report, "results": {}})
+        seed["results"].update(report["results"])
+    return [merged[s] for s in sorted(merged)]
+
+
 def training_facts(run: Path) -> dict:
     """Steps, CPU-thread wall time and final loss from a run's metrics.csv, and the command from its config."""
     rows = list(csv.DictReader((run / "metrics.csv").open()))
@@ -93,19 +105,22 @@ def main() -> None:
     parser.add_argument("--runs", nargs="*", default=[], help="name=run_dir, for the training columns")
     parser.add_argument("--loss-by-position", type=Path, default=Path("runs/darkroom/loss_by_position/loss_by_position.json"))
     parser.add_argument("--card", type=Path, help="a zoo folder whose evaluation.json gives the reference rows; the table goes into its README")
+    parser.add_argument("--labels", nargs="*", default=[], help="name=label for the table (default: the name)")
     parser.add_argument("--intro", default="", help="a paragraph above the table")
     args = parser.parse_args()
-    reports = [json.loads((d / "evaluation.json").read_text()) for d in args.evaluations]
-    variants = seed_averaged(reports)
+    reports = merge_by_seed([json.loads((d / "evaluation.json").read_text()) for d in args.evaluations])
+    labels = dict(pair.split("=", 1) for pair in args.labels)
+    variants = {labels.get(name, name): table for name, table in seed_averaged(reports).items()}
     shipped = {}
     if args.card:
         zoo_eval = json.loads((args.card / "evaluation.json").read_text())
         if zoo_eval["goals"] != reports[0]["goals"] or zoo_eval["trials"] != reports[0]["trials"]:
             raise SystemExit(f"{args.card}: evaluated on other goals or trials than {args.evaluations[0]}")
         shipped = seed_averaged([{"results": r} for r in zoo_eval["sampled"].values()])
-    facts = {name: training_facts(Path(path)) for name, _, path in (pair.partition("=") for pair in args.runs)}
-    losses = json.loads(args.loss_by_position.read_text())["curves"] if args.loss_by_position.is_file() else {}
-    losses = {name: losses[Path(path).name] for name, _, path in (p.partition("=") for p in args.runs) if Path(path).name in losses}
+    runs = {labels.get(name, name): Path(path) for name, _, path in (pair.partition("=") for pair in args.runs)}
+    facts = {label: training_facts(run) for label, run in runs.items()}
+    curves = json.loads(args.loss_by_position.read_text())["curves"] if args.loss_by_position.is_file() else {}
+    losses = {label: curves[run.name] for label, run in runs.items() if run.name in curves}
     seeds = ", ".join(str(r["seed"]) for r in reports)
     lines = ["### Variants", "", args.intro, "",
              f"Sampled actions, seeds {seeds} averaged per goal and trial, mean ± s.e. over the {len(reports[0]['goals'])} "
