@@ -177,7 +177,9 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "length L drawn uniformly in [1, 88] (episodes of up to 3 segments of K = 30 steps, RATE's training maximum), "
         "recorded with `RecordEpisodes`; every episode is a success. The fine-tuned variant (`xlstm-tmaze-long`) "
         "also uses `python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9` "
-        "(L in [1, 268]), beyond the paper's training maximum.",
+        "(L in [1, 268]), beyond the paper's training maximum; the long-horizon variants (`xlstm-tmaze-10k`) add "
+        "`--max-segments 33 --episodes 1000 --out data/tmaze-33` (L up to 988) and `--max-segments 333 --episodes 600 "
+        "--out data/tmaze-333` (episodes of up to 10,000 steps).",
         "",
         "### Success rate vs inference length (segments of 30 steps)",
         "",
@@ -191,7 +193,7 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         *horizon_rows(entries),
         "### Training (RATE's curriculum: stage n trains on the episodes of ≤ n segments, n = 1, 2, 3 (RATE-7: to 7); "
-        "the fine-tuned variant then trains on ≤ 9 segments)",
+        "the fine-tuned variants then train on ≤ 9 segments, ≤ 33 segments and ≤ 10,000 steps, each from the previous one)",
         "",
         *training_rows(entries),
         "",
@@ -207,6 +209,11 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "python examples/tmaze/train.py examples/tmaze/configs/rate-7.json  # RATE-7; then --seed 1, --seed 2",
         "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
         "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
+        "python examples/tmaze/make_data.py --max-segments 33 --episodes 1000 --out data/tmaze-33",
+        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-longer.json  # fine-tunes runs/tmaze/xlstm-long",
+        "python examples/tmaze/make_data.py --max-segments 333 --episodes 600 --out data/tmaze-333",
+        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-10k.json  # fine-tunes runs/tmaze/xlstm-longer",
+        "python examples/tmaze/evaluate.py runs/tmaze/xlstm-10k --steps 10000 30000 100000  # the memory horizon",
         "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
         f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare <the other runs>",
         "```",
