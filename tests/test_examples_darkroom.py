@@ -113,7 +113,7 @@ def test_variants_rows_say_whether_a_model_learns_in_context_and_the_card_keeps_
     lines = variants.table_lines(averaged, {"mamba": flat}, {}, {"alibi": [1.2, 0.8]}, expert=90.0, trials=12)
     alibi, learned = next(l for l in lines if l.startswith("| alibi")), next(l for l in lines if l.startswith("| learned"))
     assert "+17.7 ± 0.0 (yes; 4 / 0)" in alibi and "1.200 → 0.800" in alibi
-    assert "+0.0 ± 0.0 (no; 0 / 0)" in learned and lines[2].startswith("| Mamba (card)")
+    assert "+0.0 ± 0.0 (no; 0 / 0)" in learned and lines[2].startswith("| mamba |")
 
     zoo = Path(__file__).resolve().parents[1] / "zoo"
     card = tmp_path / "zoo" / "mamba-darkroom"

@@ -37,7 +37,7 @@ BACKBONES = {  # run name -> label in tables and plots
     "xlstm-7-1": "xLSTM [7:1]",
     "xlstm-1-0": "xLSTM [1:0]",
     "mamba": "Mamba",
-    "transformer": "Transformer",
+    "transformer": "Transformer (RoPE)",
 }
 TABLE_TRIALS = (1, 5, 10, 20, 30, 40)
 

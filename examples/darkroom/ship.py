@@ -177,7 +177,7 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "",
         "![return vs trial](return_vs_trial.png)",
         "",
-        "### The four backbones",
+        "### Backbones trained and evaluated alike",
         "",
         "Return per trial with sampled actions (mean over the seeds per goal and trial, then mean ± standard error "
         "over the hold-out goals). Same data, context, batch, optimizer and number of steps for every backbone:",

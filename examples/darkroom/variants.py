@@ -26,8 +26,10 @@ from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.serialization import atomic_write_text
 
 BEGIN, END = "<!-- variants -->", "<!-- /variants -->"
-SHIPPED_LABELS = {"xlstm-7-1": "xLSTM [7:1] (card)", "xlstm-1-0": "xLSTM [1:0] (card)", "mamba": "Mamba (card)",
-                  "transformer": "Transformer, learned positions (card)"}
+SHIPPED_LABELS = {"xlstm-7-1 (mamba-darkroom)": "xLSTM [7:1] (mamba-darkroom's card)",
+                  "xlstm-1-0 (mamba-darkroom)": "xLSTM [1:0] (mamba-darkroom's card)",
+                  "mamba (mamba-darkroom)": "Mamba (mamba-darkroom's card)",
+                  "transformer (mamba-darkroom)": "Transformer, learned positions (mamba-darkroom's card)"}
 
 
 def seed_averaged(reports: list[dict]) -> dict[str, np.ndarray]:
@@ -75,7 +77,7 @@ def table_lines(variants: dict[str, np.ndarray], shipped: dict[str, np.ndarray],
             "better / worse) | % of optimum | training: steps, wall, final loss; held-out loss first → last 20 steps |")
     lines = [head, "|" + " --- |" * (len(shown) + 5)]
     for name, table in shipped.items():
-        lines.append(row(SHIPPED_LABELS.get(name, name), table, expert, "1250 steps (card)"))
+        lines.append(row(SHIPPED_LABELS.get(name, name), table, expert, "1250 steps"))
     for name, table in variants.items():
         fact = facts.get(name)
         extra = f"{fact['steps']} steps, {fact['minutes']:.0f} min, {fact['final_loss']:.3f}" if fact else "–"
@@ -104,7 +106,8 @@ def main() -> None:
     parser.add_argument("--evaluations", type=Path, nargs="+", required=True, help="evaluate.py --sample output dirs, one per seed")
     parser.add_argument("--runs", nargs="*", default=[], help="name=run_dir, for the training columns")
     parser.add_argument("--loss-by-position", type=Path, default=Path("runs/darkroom/loss_by_position/loss_by_position.json"))
-    parser.add_argument("--card", type=Path, help="a zoo folder whose evaluation.json gives the reference rows; the table goes into its README")
+    parser.add_argument("--card", type=Path, help="a zoo folder whose README gets the table")
+    parser.add_argument("--reference", type=Path, help="a zoo folder whose evaluation.json gives reference rows (default: --card)")
     parser.add_argument("--labels", nargs="*", default=[], help="name=label for the table (default: the name)")
     parser.add_argument("--intro", default="", help="a paragraph above the table")
     args = parser.parse_args()
@@ -112,11 +115,13 @@ def main() -> None:
     labels = dict(pair.split("=", 1) for pair in args.labels)
     variants = {labels.get(name, name): table for name, table in seed_averaged(reports).items()}
     shipped = {}
-    if args.card:
-        zoo_eval = json.loads((args.card / "evaluation.json").read_text())
+    reference = args.reference or args.card
+    if reference:
+        zoo_eval = json.loads((reference / "evaluation.json").read_text())
         if zoo_eval["goals"] != reports[0]["goals"] or zoo_eval["trials"] != reports[0]["trials"]:
-            raise SystemExit(f"{args.card}: evaluated on other goals or trials than {args.evaluations[0]}")
-        shipped = seed_averaged([{"results": r} for r in zoo_eval["sampled"].values()])
+            raise SystemExit(f"{reference}: evaluated on other goals or trials than {args.evaluations[0]}")
+        shipped = {f"{name} ({reference.name})": table for name, table in
+                   seed_averaged([{"results": r} for r in zoo_eval["sampled"].values()]).items()}
     runs = {labels.get(name, name): Path(path) for name, _, path in (pair.partition("=") for pair in args.runs)}
     facts = {label: training_facts(run) for label, run in runs.items()}
     curves = json.loads(args.loss_by_position.read_text())["curves"] if args.loss_by_position.is_file() else {}
