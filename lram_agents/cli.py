@@ -189,12 +189,11 @@ def run_train(args: argparse.Namespace) -> None:
 def run_finetune(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from lram_agents.config_utils import ConfigError
+    from lram_agents.config_utils import ConfigError, set_fields
     from lram_agents.data.format import DatasetError
     from lram_agents.finetune.offline import finetune
     from lram_agents.finetune.spaces import IncompatibleSpaceError
     from lram_agents.registry import UnknownModelError, WeightsUnavailableError
-    from lram_agents.config_utils import set_fields
     from lram_agents.run_configs import FinetuneRunConfig, build_dataset, load_config_file
 
     cfg = FinetuneRunConfig.from_dict(set_fields(load_config_file(args.config), args.set))

@@ -45,24 +45,31 @@ def run_info(run: Path) -> dict:
             "label": BACKBONE_LABELS.get(base, base)}
 
 
+def _by_length(results: dict, unit: str) -> dict[int, float]:
+    return {int(n): r["success_rate"] for n, r in results.get(unit, {}).items()}
+
+
+def _across_runs(entry: dict, unit: str) -> dict[int, list[float]]:
+    """Per length that every seed run of the entry measured: the success rate of each run."""
+    per_run = [_by_length(results, unit) for results in entry["seed_results"]]
+    common = set.intersection(*(set(r) for r in per_run)) if per_run else set()
+    return {n: [r[n] for r in per_run] for n in common}
+
+
 def rates(entry: dict, unit: str = "segments") -> dict[int, float]:
     """Success rate per length: the mean over the entry's seed runs at the lengths all of them measured."""
-    per_run = [{int(n): r["success_rate"] for n, r in res.get(unit, {}).items()} for res in entry["seed_results"]]
-    common_lengths = set.intersection(*(set(r) for r in per_run)) if per_run else set()
-    return {n: float(np.mean([r[n] for r in per_run])) for n in common_lengths}
+    return {n: float(np.mean(values)) for n, values in _across_runs(entry, unit).items()}
 
 
 def own_rates(entry: dict, unit: str = "segments") -> dict[int, float]:
     """Success rate per length of the entry's own run (the agent that would be shipped)."""
-    return {int(n): r["success_rate"] for n, r in entry["results"].get(unit, {}).items()}
+    return _by_length(entry["results"], unit)
 
 
 def rate_sems(entry: dict, unit: str = "segments") -> dict[int, float]:
     """Standard error over the seed runs (0 with one run)."""
-    per_run = [{int(n): r["success_rate"] for n, r in res.get(unit, {}).items()} for res in entry["seed_results"]]
-    if len(per_run) < 2:
-        return {n: 0.0 for n in rates(entry, unit)}
-    return {n: float(np.std([r[n] for r in per_run], ddof=1) / np.sqrt(len(per_run))) for n in rates(entry, unit)}
+    return {n: float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+            for n, values in _across_runs(entry, unit).items()}
 
 
 def who(entry: dict) -> str:

@@ -143,8 +143,6 @@ class RATEBackbone(nn.Module):
         out = self.ln_f(h)
         y = out[:, M : M + length].gather(1, index.unsqueeze(-1).expand(B, n, D))
         written = out[:, M + length :]  # (B, M, D)
-        if self.valve is not None:  # the carried memory reads what the segment wrote
-            written = self.valve(state["memory"], F.relu(written))
         return y, self._advance(state, tokens, count + n, written, layer_inputs)
 
     def _attention_mask(self, valid: torch.Tensor, cache_valid: torch.Tensor) -> torch.Tensor:
@@ -180,6 +178,8 @@ class RATEBackbone(nn.Module):
         if not bool(complete.any()):
             return {**state, "tokens": tokens, "count": count}
         rows = complete.view(-1, 1, 1)
+        if self.valve is not None:  # the carried memory reads what the segment wrote (only when one completes)
+            written = self.valve(state["memory"], F.relu(written))
         return {
             "memory": torch.where(rows, written, state["memory"]),
             "tokens": torch.where(rows, torch.zeros_like(tokens), tokens),
