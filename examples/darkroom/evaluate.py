@@ -89,6 +89,16 @@ def per_trial(returns: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
     return mean_sem(returns)
 
 
+def gain(table: np.ndarray) -> tuple[float, float]:
+    """Last-10-trial mean minus trial 1, mean ± standard error paired over goals."""
+    mean, sem = mean_sem(per_goal_gain(table))
+    return float(mean), float(sem)
+
+
+def per_goal_gain(table: np.ndarray) -> np.ndarray:
+    return np.asarray(table)[:, -10:].mean(1) - np.asarray(table)[:, 0]
+
+
 def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TABLE_TRIALS) -> list[str]:
     """A Markdown table: return at some trials and the last-10 mean (mean ± s.e. over goals) per backbone."""
     shown = [t for t in trials if t <= len(next(iter(results.values()))["returns"][0])]

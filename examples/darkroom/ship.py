@@ -29,7 +29,7 @@ from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 
-from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, mean_sem, per_trial, plot, summary_rows  # beside this script
+from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial, plot, summary_rows  # beside this script
 from variants import BEGIN, END  # the card section variants.py writes, kept when the card is rewritten
 
 HERE = Path(__file__).parent
@@ -63,16 +63,6 @@ def seed_averaged(greedy: dict, sampled: dict[int, dict]) -> dict:
 def best_backbone(results: dict) -> str:
     """The run with the highest mean return over the last 10 trials."""
     return max(results, key=lambda run: np.asarray(results[run]["returns"])[:, -10:].mean())
-
-
-def gain(table: np.ndarray) -> tuple[float, float]:
-    """Last-10-trial mean minus trial 1, mean ± standard error paired over goals."""
-    mean, sem = mean_sem(per_goal_gain(table))
-    return float(mean), float(sem)
-
-
-def per_goal_gain(table: np.ndarray) -> np.ndarray:
-    return np.asarray(table)[:, -10:].mean(1) - np.asarray(table)[:, 0]
 
 
 # ---- training facts ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate import TABLE_TRIALS, mean_sem, per_trial  # beside this script
+from evaluate import TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial  # beside this script
 from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.serialization import atomic_write_text
 
@@ -62,11 +62,11 @@ def row(label: str, table: np.ndarray, expert: float, extra: str) -> str:
     mean, sem = per_trial(table)
     shown = [t for t in TABLE_TRIALS if t <= table.shape[1]]
     last, last_sem = mean_sem(table[:, -10:].mean(1))
-    difference = table[:, -10:].mean(1) - table[:, 0]
-    gain, gain_sem = mean_sem(difference)
-    learns = "yes" if gain > 2 * gain_sem else "no"
+    difference = per_goal_gain(table)
+    up, up_sem = gain(table)
+    learns = "yes" if up > 2 * up_sem else "no"
     cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
-    return (f"| {label} | {cells} | {last:.1f} ± {last_sem:.1f} | {gain:+.1f} ± {gain_sem:.1f} ({learns}; "
+    return (f"| {label} | {cells} | {last:.1f} ± {last_sem:.1f} | {up:+.1f} ± {up_sem:.1f} ({learns}; "
             f"{(difference > 0).sum()} / {(difference < 0).sum()}) | {100 * last / expert:.0f} % | {extra} |")
 
 
