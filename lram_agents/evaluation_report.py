@@ -39,6 +39,29 @@ def trial_means(result: EvaluationResult) -> list[dict[str, float]]:
     return rows
 
 
+def mean_sem(values) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over the first axis (e.g. over tasks), for each remaining entry."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0])
+
+
+def per_task_gain(table, last: int = 10) -> np.ndarray:
+    """In-context improvement per task: mean return of the last ``last`` trials minus the first trial's.
+
+    ``table`` is (tasks, trials), e.g. :meth:`EvaluationResult.trial_returns` of an in-context evaluation.
+    """
+    table = np.asarray(table, dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise ValueError(f"need a (tasks, trials) table with at least 2 trials, got shape {table.shape}")
+    return table[:, -last:].mean(1) - table[:, 0]
+
+
+def in_context_gain(table, last: int = 10) -> tuple[float, float]:
+    """:func:`per_task_gain`'s mean and standard error over the tasks (paired: each task against itself)."""
+    mean, sem = mean_sem(per_task_gain(table, last))
+    return float(mean), float(sem)
+
+
 def table(data: dict[str, Any]) -> str:
     """The summary as aligned lines, then the per-trial returns when there are any."""
     lines = [f"{key:<30} {value:.4g}" if isinstance(value, float) else f"{key:<30} {value}" for key, value in data["summary"].items()]

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from example_scripts import import_example_scripts
+from lram_agents.data.jobs import parse_shard
+from lram_agents.envs import task_family
 from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "darkroom"
@@ -53,8 +55,8 @@ def tiny_source_rl(tmp_path):
 def test_a_shard_records_only_its_goals_and_a_rerun_skips_them(monkeypatch, tiny_source_rl):
     config, output = tiny_source_rl
     _run_generator(monkeypatch, config, "--goals", "3", "--shard", "1/2")
-    goals = generate_data.task_family("lram_agents/DarkRoom-v0").train_tasks()
-    assert [p.name for p in output.glob("*.h5")] == [f"{generate_data.goal_prefix(goals[1])}-0000000.h5"]
+    goals = task_family("lram_agents/DarkRoom-v0").train_tasks()
+    assert [p.name for p in output.glob("*.h5")] == [f"goal-{goals[1][0]}-{goals[1][1]}-0000000.h5"]
     before = next(output.glob("*.h5")).stat().st_mtime_ns
     _run_generator(monkeypatch, config, "--goals", "3", "--shard", "1/2")
     assert next(output.glob("*.h5")).stat().st_mtime_ns == before  # done goals are not recorded again
@@ -70,7 +72,7 @@ def test_a_goal_recorded_with_other_settings_is_refused_by_name(monkeypatch, tin
 @pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/3"])
 def test_a_bad_shard_is_named(text):
     with pytest.raises(SystemExit, match="--shard"):
-        generate_data.parse_shard(text)
+        parse_shard(text)
 
 
 def _report(returns_by_run: dict, seed: int | None) -> dict:

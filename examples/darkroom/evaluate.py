@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import lram_agents  # noqa: E402
 from lram_agents.envs import task_family, task_vector_env  # noqa: E402
 from lram_agents.envs.darkroom import DarkRoomExpert  # noqa: E402
+from lram_agents.evaluation_report import in_context_gain, mean_sem, per_task_gain  # noqa: E402
 from lram_agents.serialization import atomic_path, atomic_write_text  # noqa: E402
 
 ENV_ID = "lram_agents/DarkRoom-v0"
@@ -78,12 +79,6 @@ def earlier_results(path: Path, report: dict) -> dict:
     return earlier["results"] if same else {}
 
 
-def mean_sem(values) -> tuple:
-    """Mean and standard error over the first axis (the goals)."""
-    values = np.asarray(values, dtype=np.float64)
-    return values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0])
-
-
 def per_trial(returns: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error over goals, per trial."""
     return mean_sem(returns)
@@ -91,12 +86,11 @@ def per_trial(returns: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
 
 def gain(table: np.ndarray) -> tuple[float, float]:
     """Last-10-trial mean minus trial 1, mean ± standard error paired over goals."""
-    mean, sem = mean_sem(per_goal_gain(table))
-    return float(mean), float(sem)
+    return in_context_gain(table, last=10)
 
 
 def per_goal_gain(table: np.ndarray) -> np.ndarray:
-    return np.asarray(table)[:, -10:].mean(1) - np.asarray(table)[:, 0]
+    return per_task_gain(table, last=10)
 
 
 def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TABLE_TRIALS) -> list[str]:

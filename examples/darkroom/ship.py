@@ -15,7 +15,6 @@ gets its entry (:func:`lram_agents.registry.manifest_entry`).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -28,6 +27,7 @@ from lram_agents.envs import task_family
 from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
+from lram_agents.training.metrics import run_summary
 
 from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial, plot, summary_rows  # beside this script
 from variants import BEGIN, END  # the card section variants.py writes, kept when the card is rewritten
@@ -71,14 +71,9 @@ def training_facts(run: str) -> dict:
     config_path = HERE / f"train_{run.replace('xlstm-', 'xlstm_')}.yaml"
     config = load_config_file(config_path)
     output = Path(config["output_dir"])
-    rows = list(csv.DictReader((output / "metrics.csv").open()))
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
-    steps = [0] + [int(row["step"]) for row in rows]
-    # metrics.csv's time_s is a clock time; each row's steps_per_s covers the steps since the previous row
-    seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
-    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), "steps": steps[-1],
-            "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"]), "data": config["data"][0]["path"],
-            "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
+    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output),
+            "data": config["data"][0]["path"], "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
 
 
 def data_goals(fact: dict) -> str:

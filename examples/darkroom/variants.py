@@ -14,7 +14,6 @@ trial with sampled actions, seed-averaged, mean ± s.e. over the 20 hold-out goa
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from evaluate import TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial  # beside this script
 from lram_agents.registry import add_to_manifest, manifest_entry
 from lram_agents.serialization import atomic_write_text
+from lram_agents.training.metrics import run_summary
 
 BEGIN, END = "<!-- variants -->", "<!-- /variants -->"
 SHIPPED_LABELS = {"xlstm-7-1 (mamba-darkroom)": "xLSTM [7:1] (mamba-darkroom's card)",
@@ -51,11 +51,8 @@ def merge_by_seed(reports: list[dict]) -> list[dict]:
 
 
 def training_facts(run: Path) -> dict:
-    """Steps, CPU-thread wall time and final loss from a run's metrics.csv, and the command from its config."""
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
-    steps = [0] + [int(row["step"]) for row in rows]
-    seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
-    return {"steps": steps[-1], "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"])}
+    """Steps, CPU-thread wall time and final loss from a run's metrics.csv."""
+    return run_summary(run)
 
 
 def row(label: str, table: np.ndarray, expert: float, extra: str) -> str:

@@ -17,6 +17,23 @@ CSV_FILE = "metrics.csv"
 PLOT_FILE = "learning_curves.png"
 
 
+def run_summary(directory: str | Path) -> dict[str, float]:
+    """Steps, training minutes and final loss of a run, read from its ``metrics.csv``.
+
+    ``time_s`` is a clock time, so the minutes are summed from each row's ``steps_per_s`` (which covers
+    the steps since the row before): a resumed run does not count the time it was stopped.
+    """
+    path = Path(directory) / CSV_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: is {directory} a training run's output_dir?")
+    rows = list(csv.DictReader(path.open()))
+    if not rows:
+        raise ValueError(f"{path} has no rows yet")
+    steps = [0] + [int(row["step"]) for row in rows]
+    seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
+    return {"steps": steps[-1], "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"])}
+
+
 class MetricsLogger:
     """Appends rows to ``directory/metrics.csv``; a resumed run first drops rows after its start step.
 
