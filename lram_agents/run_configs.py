@@ -38,6 +38,7 @@
       - path: data/cartpole
         reward_scale: 1.0                        # default: the domain's (LRAM) scale
         target_return: 500                       # default: the best return in the data
+        keep_every: 1                            # learning histories: keep every k-th episode of each (AD's k)
         context: 50                              # default: trainer.context
         windows: subtrajectory                   # default: trainer.windows
         weight: 1.0
@@ -71,7 +72,7 @@ from lram_agents.config_utils import ConfigError, from_dict, require
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.domain_sources import domain_sources
 from lram_agents.data.sampler import DataSource
-from lram_agents.data.selection import top_episodes
+from lram_agents.data.selection import every_kth_episode, top_episodes
 from lram_agents.initialization import apply_init, check_init
 from lram_agents.model import LRAMModel
 from lram_agents.training.config import TrainerConfig
@@ -194,9 +195,12 @@ class DataConfig:
     split: str = "train"
     tasks: dict | None = None
     top_fraction: float = 1.0
+    keep_every: int = 1
 
     def __post_init__(self):
         require((self.path is None) != (self.domains is None), "path", self.path, "give exactly one of path and domains")
+        require(isinstance(self.keep_every, int) and self.keep_every >= 1, "keep_every", self.keep_every,
+                "must be an integer >= 1 (1 keeps every episode)")
         require(0.0 < self.top_fraction <= 1.0, "top_fraction", self.top_fraction, "must be in (0, 1] (1 keeps every episode)")
         if self.domains is not None:
             require(self.domain is None and self.target_return is None and self.reward_scale is None, "domains", self.domains,
@@ -205,6 +209,8 @@ class DataConfig:
             require(self.split in ("train", "holdout", "all"), "split", self.split, "must be 'train', 'holdout' or 'all'")
         else:
             require(self.tasks is None, "tasks", self.tasks, "selects tasks of 'domains': give domains instead of path")
+        require(self.domains is None or self.keep_every == 1, "keep_every", self.keep_every,
+                "downsamples learning histories (a path of AD data), not 'domains'")
 
 
 @dataclass
@@ -305,7 +311,8 @@ def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[Dat
             sources += domain_sources(entry.root, entry.domains, entry.split, entry.context or trainer.context,
                                       entry.windows or trainer.windows, entry.weight, entry.tasks, entry.top_fraction)
             continue
-        dataset = top_episodes(TrajectoryDataset(entry.path, domain=entry.domain), entry.top_fraction)
+        dataset = every_kth_episode(TrajectoryDataset(entry.path, domain=entry.domain), entry.keep_every)
+        dataset = top_episodes(dataset, entry.top_fraction)
         given = {k: getattr(entry, k) for k in ("reward_scale", "target_return") if getattr(entry, k) is not None}
         preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__
         sources.append(DataSource(dataset, entry.context or trainer.context, entry.windows or trainer.windows, preprocessing, entry.weight))

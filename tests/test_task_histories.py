@@ -72,3 +72,19 @@ def test_bad_settings_are_named(field, value):
 def test_a_bad_split_is_named(tiny_sac):
     with pytest.raises(ValueError, match="split"):
         record_histories(tiny_sac, split="test", progress=False)
+
+
+def test_every_kth_episode_downsamples_each_history_in_order_at_load_time(tmp_path):
+    from lram_agents.data import TrajectoryDataset
+    from lram_agents.data.selection import every_kth_episode
+
+    cfg = SourceRLConfig(output=str(tmp_path / "data"), env=REACHER, algorithm="SAC", total_timesteps=350, keep_every=1,
+                         algorithm_kwargs={"learning_starts": 400, "policy_kwargs": {"net_arch": [8]}})  # no gradient step
+    record_histories(cfg, tasks=2, progress=False)
+    dataset = TrajectoryDataset(tmp_path / "data")
+    kept = every_kth_episode(dataset, 3)
+    by_history = {int(h): sorted(kept.table.episode_index[kept.table.history_id == h].tolist()) for h in (0, 1)}
+    assert by_history == {0: [0, 3, 6], 1: [0, 3, 6]}  # 7 episodes of 50 per history: the 1st, 4th and 7th
+    assert every_kth_episode(dataset, 1) is dataset
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        every_kth_episode(dataset, 0)

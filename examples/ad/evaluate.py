@@ -47,18 +47,22 @@ BACKBONES = {  # run name -> label in tables and plots
     "mamba": "Mamba",
     "transformer": "Transformer (RoPE)",
     "xlstm": "xLSTM [1:0]",
-    "mamba-binned": "Mamba, binned head",
+    "mamba-mse": "Mamba, MSE head",
 }
 LAST = 10  # the "last episodes" of the table and the gain: the mean of the last 10 episodes
+TABLE_EPISODES = (1, 2, 5, 10, 20, 40, 60, 80)  # the table's columns (and the last episode)
 
 
-def evaluate_model(model_dir: str | Path, env_id: str, tasks: list, episodes: int, seed: int, progress: bool = True) -> dict:
+def evaluate_model(model_dir: str | Path, env_id: str, tasks: list, episodes: int, seed: int, greedy: bool = False,
+                   progress: bool = True) -> dict:
     """(task, episode) returns of the agent saved in ``model_dir``, memory kept across its episodes.
 
-    Actions are sampled (seeded): a binned head explores that way; the regression head has no
-    distribution and gives its mean either way.
+    Actions are sampled (seeded), as the source algorithm's were: a binned head explores that way (the
+    regression head has no distribution and gives its mean either way); ``greedy``: the expected value
+    of the bins instead (no exploration noise).
     """
-    agent = lram_agents.load(model_dir, device="cpu", seed=seed, deterministic=False)
+    options = {"deterministic": True, "continuous_decoding": "mean"} if greedy else {"deterministic": False}
+    agent = lram_agents.load(model_dir, device="cpu", seed=seed, **options)
     start = time.perf_counter()
     result = lram_agents.evaluate(agent, task_vector_env(env_id, tasks), n_episodes=len(tasks) * episodes, keep_memory=True,
                                   seed=seed, progress=progress)
@@ -121,7 +125,7 @@ def seed_mean(per_seed: list) -> np.ndarray:
 def summary_rows(report: dict) -> list[str]:
     """Markdown: return at some episodes, last-10 mean and the in-context gain (mean ± s.e. over tasks)."""
     episodes = report["episodes"]
-    shown = [e for e in (1, 2, 5, 10, 20, 40, 60, 80) if e <= episodes] + ([episodes] if episodes not in (1, 2, 5, 10, 20, 40, 60, 80) else [])
+    shown = sorted({e for e in TABLE_EPISODES if e <= episodes} | {episodes})
     header = ("| policy | params | " + " | ".join(f"ep. {e}" for e in shown)
               + f" | last {LAST} | gain (last {LAST} − ep. 1) |")
     rows = [header, "|" + " --- |" * (len(shown) + 4)]
@@ -181,7 +185,7 @@ def earlier_results(path: Path, report: dict) -> dict:
     if not path.is_file():
         return {}
     earlier = json.loads(path.read_text())
-    same = all(earlier.get(key) == report[key] for key in ("env", "tasks", "episodes", "seeds"))
+    same = all(earlier.get(key) == report[key] for key in ("env", "tasks", "episodes", "seeds", "greedy"))
     return earlier["results"] if same else {}
 
 
@@ -194,10 +198,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="env (and agent) seeds")
     parser.add_argument("--source-data", type=Path, help="the source algorithm's hold-out histories (default data/ad/<env>-holdout)")
     parser.add_argument("--algorithm", default="SAC", help="the source algorithm's name, for the plot")
-    parser.add_argument("--output", type=Path, help="default: runs/ad/<env>/evaluation")
+    parser.add_argument("--greedy", action="store_true", help="the bins' expected value instead of sampled actions")
+    parser.add_argument("--output", type=Path, help="default: runs/ad/<env>/evaluation (evaluation-greedy with --greedy)")
     args = parser.parse_args()
     env_id = ENVS[args.env][0]
-    output = args.output or Path(f"runs/ad/{args.env}/evaluation")
+    output = args.output or Path(f"runs/ad/{args.env}/evaluation" + ("-greedy" if args.greedy else ""))
     models = args.models or [f"{name}=runs/ad/{args.env}/{name}/model" for name in BACKBONES]
     source_data = args.source_data or Path(f"data/ad/{args.env}-holdout")
     keep_every = recorded_keep_every(source_data)
@@ -208,7 +213,8 @@ def main() -> None:
     torch.set_num_threads(1)
     tasks = list(task_family(env_id).holdout_tasks()[: args.tasks])
     report = {"env": args.env, "env_id": env_id, "tasks": [list(np.atleast_1d(t).tolist()) for t in tasks], "episodes": args.episodes,
-              "seeds": args.seeds, "keep_every": keep_every or trained_on, "algorithm": args.algorithm}
+              "seeds": args.seeds, "keep_every": keep_every or trained_on, "algorithm": args.algorithm,
+              "greedy": args.greedy}
     results = {}
     for pair in models:
         name, _, model_dir = pair.partition("=")
@@ -216,7 +222,7 @@ def main() -> None:
             print(f"skipping {name}: {model_dir} does not exist (train it first)")
             continue
         print(f"{name}: {model_dir}")
-        runs = [evaluate_model(model_dir, env_id, tasks, args.episodes, seed) for seed in args.seeds]
+        runs = [evaluate_model(model_dir, env_id, tasks, args.episodes, seed, args.greedy) for seed in args.seeds]
         results[name] = {"model_dir": model_dir, "parameters": runs[0]["parameters"], "per_seed": [r["returns"] for r in runs],
                          "seconds": sum(r["seconds"] for r in runs), "latency_median_ms": float(np.median([r["latency_median_ms"] for r in runs]))}
     merged = {**earlier_results(output / "evaluation.json", report), **results}

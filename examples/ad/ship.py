@@ -32,7 +32,7 @@ from lram_agents.training.metrics import run_summary
 from evaluate import BACKBONES, ENVS, LAST, plot, seed_mean, source_row, summary_rows  # beside this script
 
 HERE = Path(__file__).parent
-ZOO_PREFIX = {"mamba": "mamba", "mamba-binned": "mamba", "transformer": "dt", "xlstm": "xlstm"}
+ZOO_PREFIX = {"mamba": "mamba", "mamba-mse": "mamba", "transformer": "dt", "xlstm": "xlstm"}
 PAPER_BUDGET = {  # AD with Mamba, appendix A: source algorithm, training tasks, steps per task, k
     "reachergoal": ("SAC", 70, 100_000, 4), "pushergoal": ("PPO", 35, 500_000, 10),
     "halfcheetahvel": ("SAC", 15, 400_000, 8), "antdir": ("DroQ", 30, 500_000, 10),
@@ -62,9 +62,11 @@ def data_facts(env: str) -> dict:
 def training_facts(env: str, run: str) -> dict:
     """Steps, minutes, final loss and command of ``examples/ad/train_<env>_<run>.yaml``'s run."""
     config_path = HERE / f"train_{env}_{run}.yaml"
-    output = Path(load_config_file(config_path)["output_dir"])
+    config = load_config_file(config_path)
+    output = Path(config["output_dir"])
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
-    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output),
+    loss = "MSE" if config["model"]["inline"].get("action_head") == "regression" else "cross entropy"
+    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output), "loss": loss,
             "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
 
 
@@ -143,10 +145,10 @@ def card(name: str, run: str, report: dict, data: dict, facts: dict, generic: st
         f"{data['keep_every']} kept; {data['cpu_hours']:.1f} CPU hours. The paper: {paper[1]} tasks × {paper[2]:,} steps of "
         f"{paper[0]}, k = {paper[3]}.",
         "",
-        "| backbone | config | parameters | steps | batch | wall time (1 CPU thread, shared machine) | final loss (MSE) |",
+        "| backbone | config | parameters | steps | batch | wall time (1 CPU thread, shared machine) | final loss |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         *[f"| {BACKBONES[r]} | `{f['config']}` | {report['results'][r]['parameters'] / 1e6:.2f}M | {f['steps']} | "
-          f"{f['batch_size']} | {f['minutes']:.0f} min | {f['final_loss']:.4f} |" for r, f in facts.items()],
+          f"{f['batch_size']} | {f['minutes']:.0f} min | {f['final_loss']:.4f} ({f['loss']}) |" for r, f in facts.items()],
         "",
         "## Reproduce",
         "",

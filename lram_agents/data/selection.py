@@ -11,6 +11,22 @@ from lram_agents.data.dataset import TrajectoryDataset
 TIE_BREAK_SEED = 0
 
 
+def every_kth_episode(dataset: TrajectoryDataset, k: int) -> TrajectoryDataset:
+    """Algorithm Distillation's downsampling, applied at load time: of each learning history (episodes in
+    ``episode_index`` order) keep the 1st, (k+1)-th, (2k+1)-th ... episode.
+
+    Histories recorded with ``keep_every=r`` and loaded with ``k`` train like histories recorded with
+    ``keep_every=r*k``: one recording serves several downsampling rates. ``k = 1`` keeps everything.
+    Episodes outside any history (``history_id == -1``) are kept. The result is a view sharing the files.
+    """
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if k == 1:
+        return dataset
+    rows = np.sort(np.concatenate([history[::k] for history in dataset.histories()]))
+    return dataset.subset(rows, name=f"{dataset.name}[every {k}th episode of each history: {rows.size} of {len(dataset.table)}]")
+
+
 def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = False) -> TrajectoryDataset:
     """The ``ceil(fraction * N)`` episodes of ``dataset`` with the highest returns (at least one).
 
