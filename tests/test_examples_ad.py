@@ -30,8 +30,9 @@ def _configs(env: str) -> dict[str, dict]:
     return {path.stem.removeprefix(f"train_{env}_"): load_config_file(path) for path in sorted(EXAMPLES.glob(f"train_{env}_*.yaml"))}
 
 
-def test_the_reachergoal_backbones_differ_in_their_backbone_only_and_have_about_equal_size():
-    configs = _configs("reachergoal")
+@pytest.mark.parametrize("env, state_dim, action_dim", [("reachergoal", 6, 2), ("halfcheetahvel", 17, 6)])
+def test_an_envs_backbones_differ_in_their_backbone_only_and_have_about_equal_size(env, state_dim, action_dim):
+    configs = _configs(env)
     assert set(configs) == set(evaluate.BACKBONES)
     budgets = set()
     sizes = {}
@@ -39,7 +40,8 @@ def test_the_reachergoal_backbones_differ_in_their_backbone_only_and_have_about_
         model = build_model_config(TrainConfig.from_dict(config).model)
         inline = {k: v for k, v in config["model"]["inline"].items() if k not in ("backbone", "action_head")}
         budgets.add(json.dumps([config["steps"], config["data"], config["trainer"], inline], sort_keys=True))
-        assert model.token_layout == "transition" and model.max_state_dim == 6 and config["output_dir"].endswith(run)
+        assert model.token_layout == "transition" and config["output_dir"].endswith(run)
+        assert (model.max_state_dim, model.max_action_dims) == (state_dim, action_dim)
         assert model.action_head == ("regression" if run == "mamba-mse" else "binned")
         sizes[run] = LRAMModel(model).num_parameters()
     assert len(budgets) == 1
@@ -47,10 +49,12 @@ def test_the_reachergoal_backbones_differ_in_their_backbone_only_and_have_about_
     assert max(sizes.values()) / min(sizes.values()) < 1.15, sizes
 
 
-def test_the_source_config_is_sac_on_all_70_training_tasks_with_the_papers_k():
-    cfg = SourceRLConfig(**load_config_file(EXAMPLES / "reachergoal_sac.yaml"))
-    assert (cfg.env, cfg.algorithm, cfg.keep_every) == (REACHER, "SAC", 4)
-    assert len(task_family(cfg.env).train_tasks()) == 70
+@pytest.mark.parametrize("config, env, tasks, k", [("reachergoal_sac", REACHER, 70, 4),
+                                                   ("halfcheetahvel_sac", "lram_agents/HalfCheetahVel-v0", 15, 8)])
+def test_the_source_configs_are_sac_on_every_training_task_with_the_papers_k(config, env, tasks, k):
+    cfg = SourceRLConfig(**load_config_file(EXAMPLES / f"{config}.yaml"))
+    assert (cfg.env, cfg.algorithm, cfg.keep_every) == (env, "SAC", k)
+    assert len(task_family(cfg.env).train_tasks()) == tasks and cfg.output == f"data/ad/{config.split('_')[0]}"
 
 
 @pytest.mark.parametrize("policy", ["zero", "random"])

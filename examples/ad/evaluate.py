@@ -70,6 +70,13 @@ def evaluate_model(model_dir: str | Path, env_id: str, tasks: list, episodes: in
             "seconds": time.perf_counter() - start, "latency_median_ms": result.latency_median_ms}
 
 
+def evaluate_over_seeds(model_dir: str, env_id: str, tasks: list, episodes: int, seeds: list[int], greedy: bool) -> dict:
+    """:func:`evaluate_model` once per seed: the (seed, task, episode) returns and the run's facts."""
+    runs = [evaluate_model(model_dir, env_id, tasks, episodes, seed, greedy) for seed in seeds]
+    return {"model_dir": model_dir, "parameters": runs[0]["parameters"], "per_seed": [r["returns"] for r in runs],
+            "seconds": sum(r["seconds"] for r in runs), "latency_median_ms": float(np.median([r["latency_median_ms"] for r in runs]))}
+
+
 def baseline_returns(env_id: str, tasks: list, episodes: int, seed: int, policy: str) -> list[list[float]]:
     """(task, episode) returns of the zero-action or uniform-random policy (seeded like the models)."""
     env = task_vector_env(env_id, tasks)  # Gymnasium's next-step autoreset: the step after an end only resets
@@ -101,6 +108,16 @@ def recorded_keep_every(directory: Path) -> int | None:
     if len(set(ks.values())) > 1:
         raise SystemExit(f"{directory} mixes histories kept with different k: {ks}")
     return next(iter(ks.values()), None)
+
+
+def common_keep_every(source_data: Path, training_data: Path) -> int | None:
+    """k shared by the source's hold-out histories and the training data (either may be absent); exits if they differ,
+    since the source curve's episode j must be the j-th kept episode, as in the histories AD imitated."""
+    source, trained = recorded_keep_every(source_data), recorded_keep_every(training_data)
+    if None not in (source, trained) and source != trained:
+        raise SystemExit(f"{source_data} keeps every {source}-th episode, the training data {training_data} every "
+                         f"{trained}-th: the source curve would not match AD's episodes")
+    return source or trained
 
 
 def source_curves(directory: Path, episodes: int) -> dict | None:
@@ -205,15 +222,11 @@ def main() -> None:
     output = args.output or Path(f"runs/ad/{args.env}/evaluation" + ("-greedy" if args.greedy else ""))
     models = args.models or [f"{name}=runs/ad/{args.env}/{name}/model" for name in BACKBONES]
     source_data = args.source_data or Path(f"data/ad/{args.env}-holdout")
-    keep_every = recorded_keep_every(source_data)
-    trained_on = recorded_keep_every(Path(f"data/ad/{args.env}"))
-    if None not in (keep_every, trained_on) and keep_every != trained_on:
-        raise SystemExit(f"{source_data} keeps every {keep_every}-th episode, the training data data/ad/{args.env} every "
-                         f"{trained_on}-th: the source curve would not match AD's episodes")
+    keep_every = common_keep_every(source_data, Path(f"data/ad/{args.env}"))
     torch.set_num_threads(1)
     tasks = list(task_family(env_id).holdout_tasks()[: args.tasks])
     report = {"env": args.env, "env_id": env_id, "tasks": [list(np.atleast_1d(t).tolist()) for t in tasks], "episodes": args.episodes,
-              "seeds": args.seeds, "keep_every": keep_every or trained_on, "algorithm": args.algorithm,
+              "seeds": args.seeds, "keep_every": keep_every, "algorithm": args.algorithm,
               "greedy": args.greedy}
     results = {}
     for pair in models:
@@ -222,9 +235,7 @@ def main() -> None:
             print(f"skipping {name}: {model_dir} does not exist (train it first)")
             continue
         print(f"{name}: {model_dir}")
-        runs = [evaluate_model(model_dir, env_id, tasks, args.episodes, seed, args.greedy) for seed in args.seeds]
-        results[name] = {"model_dir": model_dir, "parameters": runs[0]["parameters"], "per_seed": [r["returns"] for r in runs],
-                         "seconds": sum(r["seconds"] for r in runs), "latency_median_ms": float(np.median([r["latency_median_ms"] for r in runs]))}
+        results[name] = evaluate_over_seeds(model_dir, env_id, tasks, args.episodes, args.seeds, args.greedy)
     merged = {**earlier_results(output / "evaluation.json", report), **results}
     if not merged:
         raise SystemExit("no model to evaluate")
