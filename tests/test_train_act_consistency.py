@@ -106,3 +106,43 @@ def test_sampler_windows_equal_what_the_agent_feeds(tmp_path, layout):
         assert torch.allclose(acted.float(), trained.float(), atol=1e-6), f"{layout}: {field.name} differs"
         checked.append(field.name)
     assert sorted(checked) == sorted(config.input_fields)
+
+
+BOX = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))  # rescaled to [-1, 1]
+
+
+@pytest.mark.parametrize("layout", ["transition", "ad"])  # the return-to-go is checked by the test above
+def test_continuous_actions_are_fed_as_trained_across_episodes(tmp_path, layout):
+    """Algorithm Distillation on continuous control: the (s_{t-1}, a_{t-1}, r_{t-1}, s_t) the agent feeds, across episode
+    boundaries with memory kept, equal the sampler's, for a Box whose bounds are not [-1, 1]."""
+    rng = np.random.default_rng(1)
+    episodes = [dataclasses.replace(e, actions=rng.uniform(BOX.low, BOX.high, (len(e.actions), 2)).astype(np.float32))
+                for e in _history(rng)]
+    write_episodes(tmp_path / "history.h5", episodes, OBS_SPACE, BOX)
+    config = dataclasses.replace(_config(layout), action_head="regression", max_action_dims=2)
+    preprocessing = Preprocessing(reward_scale=1.0, target_return=2.0)
+    total = sum(LENGTHS)
+    source = DataSource(TrajectoryDataset(tmp_path), context=total, windows="across_episodes", preprocessing=preprocessing)
+    batch = TrajectorySampler(source, config, batch_size=1).load([Window(0, 0, 0)])[0]
+    model = LRAMModel(config).eval()
+    recorded = [a for e in episodes for a in e.actions]
+    fed = []
+
+    def replay(steps, state=None, episode_start=None):  # outputs whose tanh is the recorded action, in head units
+        fed.append(steps)
+        head_units = 2 * (recorded[len(fed) - 1] - BOX.low) / (BOX.high - BOX.low) - 1
+        return ModelOutput(torch.atanh(torch.as_tensor(head_units, dtype=torch.float64)).float().view(1, 1, 2), state)
+
+    model.forward = replay
+    agent = Agent(model, preprocessing, OBS_SPACE, BOX, keep_memory=True)
+    reward = None
+    for k, episode in enumerate(episodes):
+        if k:
+            agent.reset()
+        for t in range(len(episode.actions)):
+            np.testing.assert_allclose(agent.act(episode.observations[t], reward), episode.actions[t], atol=1e-5)
+            reward = float(episode.rewards[t])
+    for name in config.input_fields:
+        trained, acted = getattr(batch.inputs, name), torch.cat([getattr(steps, name) for steps in fed], dim=1)
+        assert acted.shape == trained.shape, name
+        assert torch.allclose(acted.float(), trained.float(), atol=1e-5), f"{layout}: {name} differs"

@@ -26,9 +26,11 @@ def _ad_models() -> list[str]:
     return [entry["name"] for entry in manifest["models"] if "-ad-" in entry["name"]]
 
 
-@pytest.fixture(scope="module", params=_ad_models())
+@pytest.fixture(scope="module", params=_ad_models() or [None])
 def shipped(request):
     name = request.param
+    if name is None:
+        pytest.skip("no Algorithm Distillation agent for continuous control is in the zoo yet (issue 18)")
     directory = default_manifest().parent / lram_agents.model_info(name).local
     report = json.loads((directory / "evaluation.json").read_text())
     agent = lram_agents.load(name, device="cpu", seed=0, deterministic=False)  # as evaluate.py plays it
