@@ -96,6 +96,15 @@ def source_final(report: dict, data: dict) -> str:
     return "; ".join(parts) or "not recorded"
 
 
+def greedy_section(report: dict) -> list[str]:
+    """The same table with greedy actions (the bins' expected value), when evaluate.py --greedy was run alike."""
+    path = Path(f"runs/ad/{report['env']}/evaluation-greedy/evaluation.json")
+    greedy = json.loads(path.read_text()) if path.is_file() else None
+    if not greedy or any(greedy[k] != report[k] for k in ("tasks", "episodes", "seeds")):
+        return []
+    return ["", "The same with greedy actions (the expected value of the bins; no exploration noise):", "", *summary_rows(greedy)]
+
+
 def card(name: str, run: str, report: dict, data: dict, facts: dict, generic: str) -> str:
     env_id, label, length = ENVS[report["env"]]
     table = seed_mean(report["results"][run]["per_seed"])
@@ -136,6 +145,10 @@ def card(name: str, run: str, report: dict, data: dict, facts: dict, generic: st
         *summary_rows(report),
         "",
         f"{source_row(report) or 'No source histories on hold-out tasks.'}",
+        *greedy_section(report),
+        *([""] + [f"Rows without a config in the training table below are variants of one (trained with `lram train "
+                  f"--set ...`; `examples/ad/README.md` says how): {', '.join(sorted(set(report['results']) - set(facts)))}."]
+          if set(report["results"]) - set(facts) else []),
         "",
         "### Data and training",
         "",
@@ -181,7 +194,8 @@ def main() -> None:
         raise SystemExit(f"--backbone {run!r} was not evaluated; evaluated: {sorted(report['results'])}")
     name = f"{ZOO_PREFIX[run]}-ad-{args.env}"
     data = data_facts(args.env)
-    facts = {r: training_facts(args.env, r) for r in report["results"]}
+    # runs of the examples' configs (other evaluated variants, e.g. --set overrides, stay in the tables only)
+    facts = {r: training_facts(args.env, r) for r in report["results"] if (HERE / f"train_{args.env}_{r}.yaml").is_file()}
     env_id = ENVS[args.env][0]
     agent = lram_agents.load(facts[run]["model_dir"], device="cpu", keep_memory=True, deterministic=False)
     agent.bind(gym.make(env_id))  # saves the spaces: the zoo agent acts without an env at hand
