@@ -2,7 +2,7 @@
 
 The card's numbers come from ``examples/ad/evaluate.py`` (hold-out tasks x episodes x seeds, memory kept),
 kept by ``examples/ad/ship.py`` in ``zoo/<name>/evaluation.json``. Here ``lram_agents.load`` +
-``lram_agents.evaluate`` on ``task_vector_env`` replay seed 0 on the first tasks and episodes.
+``lram_agents.evaluate`` on ``task_vector_env`` replay seed 0 on the card's tasks for the first episodes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import lram_agents
 from lram_agents.envs import task_family, task_vector_env
 from lram_agents.registry import default_manifest
 
-TASKS, EPISODES = 4, 20  # a few seconds per agent on one CPU core
+EPISODES = 20  # of the card's episodes: ~20 s per agent on one CPU core
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
@@ -34,8 +34,9 @@ def shipped(request):
     directory = default_manifest().parent / lram_agents.model_info(name).local
     report = json.loads((directory / "evaluation.json").read_text())
     agent = lram_agents.load(name, device="cpu", seed=0, deterministic=False)  # as evaluate.py plays it
-    tasks = task_family(report["env_id"]).holdout_tasks()[:TASKS]
-    result = lram_agents.evaluate(agent, task_vector_env(report["env_id"], tasks), n_episodes=TASKS * EPISODES, seed=0,
+    # every task of the card in one vector env, as evaluate.py played them: the sampler draws for all rows at once
+    tasks = task_family(report["env_id"]).holdout_tasks()[: len(report["tasks"])]
+    result = lram_agents.evaluate(agent, task_vector_env(report["env_id"], tasks), n_episodes=len(tasks) * EPISODES, seed=0,
                                   progress=False)
     return name, report, agent, result.trial_returns()
 
@@ -48,9 +49,9 @@ def test_the_zoo_agent_keeps_its_memory_across_episodes(shipped):
 
 def test_load_and_evaluate_replay_the_cards_first_episodes(shipped):
     _, report, _, returns = shipped
-    assert [list(np.atleast_1d(t)) for t in task_family(report["env_id"]).holdout_tasks()[:TASKS]] == \
-        pytest.approx(report["tasks"][:TASKS])
-    expected = np.asarray(report["results"][report["shipped"]]["per_seed"][0])[:TASKS, :EPISODES]
+    tasks = task_family(report["env_id"]).holdout_tasks()[: len(report["tasks"])]
+    np.testing.assert_allclose(np.asarray([np.atleast_1d(t) for t in tasks], dtype=np.float64), np.asarray(report["tasks"]), rtol=1e-12)
+    expected = np.asarray(report["results"][report["shipped"]]["per_seed"][0])[:, :EPISODES]
     # the same seeded episodes; MuJoCo is chaotic, so float rounding on another CPU may move single episodes
     assert returns.shape == expected.shape
     assert abs(returns.mean() - expected.mean()) <= 0.05 * abs(expected.mean()) + 0.5
