@@ -15,7 +15,7 @@ Entry points:
   files (every k-th episode) through :func:`learn_recording`: the one recording path of the library.
 
 Defaults follow the papers: PPO for the grid worlds (Dark-Room, Dark Key-Door), SAC for the MuJoCo
-tasks (the Mamba-AD paper uses PPO for Pusher and DroQ for Ant; pass ``algorithm=`` to change),
+tasks (the Mamba-AD paper uses PPO for Pusher and DroQ for Ant: :mod:`lram_agents.envs.droq`; pass ``algorithm=``),
 with SB3's default hyper-parameters unless ``algorithm_kwargs`` says otherwise. The steps are
 recorded by a Gymnasium wrapper around each environment copy, so a transition holds exactly what the
 environment received and returned: the action after SB3's clipping / rescaling, and the true next
@@ -39,9 +39,10 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 from lram_agents.envs import MUJOCO_ENV_IDS
+from lram_agents.envs.droq import DroQ
 
-#: The SB3 algorithms :func:`run_source_rl` accepts by name.
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "SAC": SAC}
+#: The source algorithms :func:`run_source_rl` accepts by name (SB3's, and DroQ as a subclass of its SAC).
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "SAC": SAC, "DroQ": DroQ}
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,17 @@ class TransitionRecorder(gym.Wrapper):
         return next_obs, reward, terminated, truncated, info
 
 
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    """The source algorithm called ``name``: one of :data:`ALGORITHMS` or any other Stable-Baselines3 algorithm."""
+    import stable_baselines3
+
+    found = ALGORITHMS.get(name, getattr(stable_baselines3, str(name), None))
+    if not (isinstance(found, type) and issubclass(found, BaseAlgorithm)):
+        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)} or another Stable-Baselines3 algorithm "
+                         f"(A2C, DQN, TD3, ...), got {name!r}")
+    return found
+
+
 def default_algorithm(env_id: str) -> str:
     """``"SAC"`` for the MuJoCo tasks, ``"PPO"`` for the grid worlds."""
     return "SAC" if env_id in MUJOCO_ENV_IDS else "PPO"
@@ -143,14 +155,12 @@ def make_source_algorithm(
     """
     if task is None:
         raise ValueError("task must be given: a learning history belongs to one task, got None")
-    name = algorithm or default_algorithm(env_id)
-    if name not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+    algorithm_type = algorithm_class(algorithm or default_algorithm(env_id))
     if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
     make_kwargs = {**(env_kwargs or {}), "task": task}
     vec_env = DummyVecEnv([lambda: Monitor(gym.make(env_id, **make_kwargs)) for _ in range(n_envs)])
-    return ALGORITHMS[name]("MlpPolicy", vec_env, seed=seed, verbose=0, **(algorithm_kwargs or {}))
+    return algorithm_type("MlpPolicy", vec_env, seed=seed, verbose=0, **(algorithm_kwargs or {}))
 
 
 def learn_recording(

@@ -152,14 +152,12 @@ def run_record(args: argparse.Namespace) -> None:
 
 
 def _record_history(cfg, env, writer_kwargs):
-    import stable_baselines3
-
     from lram_agents.data.learning_history import record_learning_history
-    from lram_agents.run_configs import _sb3_class
+    from lram_agents.envs.source_rl import algorithm_class
 
     lh = cfg.learning_history
-    algo = _sb3_class(stable_baselines3, lh.algo)(lh.policy, env, seed=cfg.seed, device="cpu", **lh.algo_kwargs)
-    return record_learning_history(algo, lh.total_timesteps, cfg.output, keep_every=lh.keep_every, history_id=lh.history_id,
+    algorithm = algorithm_class(lh.algorithm)(lh.policy, env, seed=cfg.seed, device="cpu", **lh.algorithm_kwargs)
+    return record_learning_history(algorithm, lh.total_timesteps, cfg.output, keep_every=lh.keep_every, history_id=lh.history_id,
                                    task=cfg.task, domain=cfg.domain, **writer_kwargs)
 
 

@@ -13,12 +13,12 @@
     image_shape: [1, 64, 64]    # convert image observations once, while recording
     max_env_errors: 0           # env exceptions tolerated (the running episode is dropped)
     learning_history:           # instead of policy: record an SB3 algorithm while it learns (AD)
-      algo: PPO
+      algorithm: PPO            # any SB3 algorithm, or DroQ (the names of lram_agents.envs.source_rl)
       policy: MlpPolicy
       total_timesteps: 100000
       keep_every: 4
       history_id: 0
-      algo_kwargs: {}
+      algorithm_kwargs: {}
 
 ``lram train``::
 
@@ -101,12 +101,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 # ---- lram record ------------------------------------------------------------------------------------
 @dataclass
 class LearningHistoryConfig:
-    algo: str = "PPO"
+    algorithm: str = "PPO"
     policy: str = "MlpPolicy"
     total_timesteps: int = 100_000
     keep_every: int = 1
     history_id: int = 0
-    algo_kwargs: dict = field(default_factory=dict)
+    algorithm_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
         require(self.total_timesteps >= 1, "learning_history.total_timesteps", self.total_timesteps, "must be >= 1")
@@ -131,6 +131,10 @@ class RecordConfig:
 
     def __post_init__(self):
         if self.learning_history is not None:
+            for old, new in (("algo", "algorithm"), ("algo_kwargs", "algorithm_kwargs")):  # the names before 2026-11-30
+                if isinstance(self.learning_history, dict) and old in self.learning_history:
+                    raise ConfigError(f"config field 'learning_history.{old}' is now called "
+                                      f"'learning_history.{new}' (as in the AD recipes' SourceRLConfig)")
             self.learning_history = from_dict(LearningHistoryConfig, self.learning_history, where=" in 'learning_history'")
             require(self.policy is None and self.episodes is None and self.steps is None, "learning_history", "...",
                     "records the learning algorithm: leave out policy, episodes and steps")
@@ -148,19 +152,16 @@ def make_policy(spec: Any, env):
     if spec == "random":
         return "random"
     if isinstance(spec, dict) and set(spec) == {"sb3"}:
-        import stable_baselines3
+        from lram_agents.envs.source_rl import algorithm_class
 
-        algo = _sb3_class(stable_baselines3, spec["sb3"].get("algo", ""))
-        return algo.load(spec["sb3"]["path"], device="cpu")
+        try:
+            algorithm = algorithm_class(spec["sb3"].get("algo", ""))
+        except ValueError as error:
+            raise ConfigError(f"config field 'policy.sb3.algo': {error}") from None
+        return algorithm.load(spec["sb3"]["path"], device="cpu")
     if isinstance(spec, dict) and set(spec) == {"callable"}:
         return _import_object(spec["callable"])(env)
     raise ConfigError(f"config field 'policy' = {spec!r}: use 'random', {{sb3: {{algo: PPO, path: model.zip}}}} or {{callable: 'module:factory'}}")
-
-
-def _sb3_class(module, name: str):
-    if not hasattr(module, name):
-        raise ConfigError(f"unknown Stable-Baselines3 algorithm {name!r} (e.g. PPO, A2C, DQN, SAC, TD3)")
-    return getattr(module, name)
 
 
 def _import_object(reference: str):

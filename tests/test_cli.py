@@ -8,6 +8,8 @@ import torch
 import yaml
 
 from lram_agents.cli import main
+from lram_agents.config_utils import ConfigError
+from lram_agents.run_configs import RecordConfig, make_policy
 from lram_agents.data import TrajectoryDataset
 
 
@@ -77,13 +79,21 @@ def test_set_fields_reads_yaml_values_and_names_bad_paths():
 
 def test_record_a_learning_history(tmp_path, capsys):
     rec = write(tmp_path / "rec.yaml", {"env": "CartPole-v1", "output": str(tmp_path / "hist"), "seed": 0,
-                                        "learning_history": {"algo": "PPO", "total_timesteps": 256, "keep_every": 2, "history_id": 4,
-                                                             "algo_kwargs": {"n_steps": 128, "batch_size": 64, "n_epochs": 1}}})
+                                        "learning_history": {"algorithm": "PPO", "total_timesteps": 256, "keep_every": 2, "history_id": 4,
+                                                             "algorithm_kwargs": {"n_steps": 128, "batch_size": 64, "n_epochs": 1}}})
     assert main(["record", rec, "--threads", "1"]) == 0
     dataset = TrajectoryDataset(tmp_path / "hist")
     assert set(dataset.table.history_id) == {4} and all(i % 2 == 0 for i in dataset.table.episode_index)
     out = capsys.readouterr().out
     assert f"recorded {dataset.num_episodes} of " in out and "keep_every 2" in out  # the episodes written, not all finished
+
+
+def test_record_configs_with_the_old_algo_names_are_refused_with_the_new_ones(tmp_path):
+    for old, new in (("algo", "algorithm"), ("algo_kwargs", "algorithm_kwargs")):
+        with pytest.raises(ConfigError, match=f"'learning_history.{old}' is now called 'learning_history.{new}'"):
+            RecordConfig.from_dict({"env": "CartPole-v1", "output": "x", "learning_history": {old: {}}})
+    with pytest.raises(ConfigError, match="policy.sb3.algo.*'PPO3'"):
+        make_policy({"sb3": {"algo": "PPO3", "path": "x.zip"}}, None)
 
 
 def test_a_callable_policy_in_the_working_directory_needs_no_pythonpath(tmp_path, monkeypatch):

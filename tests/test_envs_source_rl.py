@@ -9,6 +9,7 @@ import pytest
 from lram_agents.envs.source_rl import (
     LearningHistory,
     TransitionRecorder,
+    algorithm_class,
     default_algorithm,
     record_learning_history,
     run_source_rl,
@@ -81,14 +82,25 @@ def test_recorder_keeps_the_true_last_observation_of_an_episode():
 def test_defaults_and_bad_arguments():
     assert default_algorithm("lram_agents/DarkRoom-v0") == "PPO"
     assert default_algorithm("lram_agents/AntDir-v0") == "SAC"
-    with pytest.raises(ValueError, match="'DQN'"):
-        run_source_rl("lram_agents/DarkRoom-v0", (1, 1), print, total_timesteps=10, algorithm="DQN")
+    with pytest.raises(ValueError, match="'PPO2'"):
+        run_source_rl("lram_agents/DarkRoom-v0", (1, 1), print, total_timesteps=10, algorithm="PPO2")
     with pytest.raises(ValueError, match="None"):
         run_source_rl("lram_agents/DarkRoom-v0", None, print, total_timesteps=10)
     with pytest.raises(ValueError, match="total_timesteps"):
         run_source_rl("lram_agents/DarkRoom-v0", (1, 1), print, total_timesteps=0)
     with pytest.raises(ValueError, match=r"\(12, 1\)"):
         run_source_rl("lram_agents/DarkRoom-v0", (12, 1), print, total_timesteps=10)
+
+
+def test_algorithm_names_cover_droq_and_every_sb3_algorithm():
+    from stable_baselines3 import A2C, TD3
+
+    from lram_agents.envs.droq import DroQ
+
+    assert [algorithm_class(name) for name in ("A2C", "TD3", "DroQ")] == [A2C, TD3, DroQ]
+    for bad in ("common", "VecEnv", "", None):  # a module, a non-algorithm class, nothing
+        with pytest.raises(ValueError, match="DroQ"):
+            algorithm_class(bad)
 
 
 def test_written_history_is_the_streamed_one_downsampled(tmp_path):

@@ -45,7 +45,7 @@ class SourceRLConfig:
     Attributes:
         output: folder of the trajectory files (one per task).
         env: a registered meta-RL env id whose task family gives the tasks.
-        algorithm: the source RL algorithm (``"PPO"`` or ``"SAC"``).
+        algorithm: the source RL algorithm (``"PPO"``, ``"SAC"`` or ``"DroQ"``).
         total_timesteps: the length of each task's history.
         keep_every: k, Algorithm Distillation's downsampling: keep every k-th finished episode.
         seed: task i's algorithm is seeded with ``seed + i``.
