@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lram_agents.evaluation import EvaluationResult
-from lram_agents.serialization import atomic_path, atomic_write_text
+from lram_agents.serialization import atomic_write_text, save_figure
 
 
 def report(result: EvaluationResult, in_context: bool) -> dict[str, Any]:
@@ -97,7 +97,4 @@ def _plot_trials(rows: list[dict[str, float]], path: Path, title: str) -> Path:
     ax.set(xlabel="episode (memory kept across episodes)", ylabel="mean return", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -34,6 +34,16 @@ def atomic_write_text(path: Path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as PNG atomically (a reader never sees half a plot), then close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)

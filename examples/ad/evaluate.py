@@ -23,7 +23,6 @@ import json
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import h5py
 import matplotlib
 import numpy as np
@@ -35,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import lram_agents  # noqa: E402
 from lram_agents.envs import task_family, task_vector_env  # noqa: E402
 from lram_agents.evaluation_report import in_context_gain, mean_sem  # noqa: E402
-from lram_agents.serialization import atomic_path, atomic_write_text  # noqa: E402
+from lram_agents.serialization import atomic_write_text, save_figure  # noqa: E402
 
 ENVS = {  # short name -> (env id, label, episode length)
     "reachergoal": ("lram_agents/ReacherGoal-v0", "Reacher-Goal", 50),
@@ -192,9 +191,7 @@ def plot(report: dict, path: Path) -> None:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def earlier_results(path: Path, report: dict) -> dict:

@@ -168,7 +168,8 @@ def card(name: str, run: str, report: dict, data: dict, facts: dict, generic: st
         "```bash",
         f"nice -n 10 python -m lram_agents.data.task_histories {data['config']} --shard 0/2 &  # one process per core",
         f"nice -n 10 python -m lram_agents.data.task_histories {data['config']} --shard 1/2",
-        f"python -m lram_agents.data.task_histories {data['config']} --split holdout --tasks {tasks} --output data/ad/{report['env']}-holdout",
+        f"python -m lram_agents.data.task_histories {data['config']} --split holdout --tasks {len(report.get('source') or {}) or tasks} "
+        f"--output data/ad/{report['env']}-holdout",
         *[f"nice -n 10 lram train {f['config']} --threads 1" for f in facts.values()],
         f"nice -n 10 python examples/ad/evaluate.py --env {report['env']} --tasks {tasks} --episodes {episodes} "
         f"--seeds {' '.join(map(str, seeds))}",

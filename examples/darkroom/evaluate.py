@@ -31,7 +31,7 @@ import lram_agents  # noqa: E402
 from lram_agents.envs import task_family, task_vector_env  # noqa: E402
 from lram_agents.envs.darkroom import DarkRoomExpert  # noqa: E402
 from lram_agents.evaluation_report import in_context_gain, mean_sem, per_task_gain  # noqa: E402
-from lram_agents.serialization import atomic_path, atomic_write_text  # noqa: E402
+from lram_agents.serialization import atomic_write_text, save_figure  # noqa: E402
 
 ENV_ID = "lram_agents/DarkRoom-v0"
 BACKBONES = {  # run name -> label in tables and plots
@@ -125,9 +125,7 @@ def plot(results: dict, expert_mean: float, path: Path, actions: str = "greedy a
     ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

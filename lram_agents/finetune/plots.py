@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lram_agents.serialization import atomic_path
+from lram_agents.serialization import save_figure
 
 
 def plot_online_curves(rows: list[dict], path: Path) -> Path | None:
@@ -29,7 +29,4 @@ def plot_online_curves(rows: list[dict], path: Path) -> Path | None:
         ax_loss.plot(*zip(*points))
     ax_loss.set(xlabel="optimizer steps", ylabel="action cross-entropy", title="loss (mean per update phase)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -8,7 +8,7 @@ import logging
 import math
 from pathlib import Path
 
-from lram_agents.serialization import atomic_path, atomic_write_text
+from lram_agents.serialization import atomic_write_text, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +85,7 @@ class MetricsLogger:
         ax_lr.set(xlabel="step", ylabel="learning rate", title="schedule")
         fig.tight_layout()
         out = self.directory / PLOT_FILE
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
-        return out
+        return save_figure(fig, out, dpi=100)
 
     def close(self) -> None:
         self._file.close()
