@@ -30,7 +30,8 @@ def _configs(env: str) -> dict[str, dict]:
     return {path.stem.removeprefix(f"train_{env}_"): load_config_file(path) for path in sorted(EXAMPLES.glob(f"train_{env}_*.yaml"))}
 
 
-@pytest.mark.parametrize("env, state_dim, action_dim", [("reachergoal", 6, 2), ("halfcheetahvel", 17, 6)])
+@pytest.mark.parametrize("env, state_dim, action_dim", [("reachergoal", 6, 2), ("halfcheetahvel", 17, 6), ("pushergoal", 20, 7),
+                                                       ("antdir", 27, 8)])
 def test_an_envs_backbones_differ_in_their_backbone_only_and_have_about_equal_size(env, state_dim, action_dim):
     configs = _configs(env)
     assert set(configs) == set(evaluate.BACKBONES)
@@ -50,11 +51,16 @@ def test_an_envs_backbones_differ_in_their_backbone_only_and_have_about_equal_si
 
 
 @pytest.mark.parametrize("config, env, tasks, k", [("reachergoal_sac", REACHER, 70, 4),
-                                                   ("halfcheetahvel_sac", "lram_agents/HalfCheetahVel-v0", 15, 8)])
-def test_the_source_configs_are_sac_on_every_training_task_with_the_papers_k(config, env, tasks, k):
+                                                   ("halfcheetahvel_sac", "lram_agents/HalfCheetahVel-v0", 15, 8),
+                                                   ("pushergoal_ppo", "lram_agents/PusherGoal-v0", 35, 10),
+                                                   ("antdir_droq", "lram_agents/AntDir-v0", 30, None)])
+def test_the_source_configs_run_the_papers_algorithm_on_every_training_task(config, env, tasks, k):
+    """The paper's algorithm and task count per env, and its k where the budget keeps enough episodes."""
     cfg = SourceRLConfig(**load_config_file(EXAMPLES / f"{config}.yaml"))
-    assert (cfg.env, cfg.algorithm, cfg.keep_every) == (env, "SAC", k)
-    assert len(task_family(cfg.env).train_tasks()) == tasks and cfg.output == f"data/ad/{config.split('_')[0]}"
+    env_name, algorithm = config.split("_")
+    assert (cfg.env, cfg.algorithm.lower()) == (env, algorithm) and ship.PAPER_BUDGET[env_name][0] == cfg.algorithm
+    assert k is None or cfg.keep_every == k
+    assert len(task_family(cfg.env).train_tasks()) == tasks and cfg.output == f"data/ad/{env_name}"
 
 
 @pytest.mark.parametrize("policy", ["zero", "random"])
