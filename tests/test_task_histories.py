@@ -63,7 +63,14 @@ def test_the_command_line_takes_a_yaml_and_overrides(tiny_sac, tmp_path):
         assert f["episodes/task"][0].decode() == str(task_family(REACHER).holdout_tasks()[0])
 
 
-@pytest.mark.parametrize("field, value", [("total_timesteps", 0), ("keep_every", 0)])
+def test_the_configs_task_count_limits_the_training_split_only(tiny_sac, tmp_path):
+    tiny_sac.tasks = 1
+    assert sorted(record_histories(tiny_sac, progress=False)) == [0]
+    tiny_sac.output = str(tmp_path / "holdout")
+    assert sorted(record_histories(tiny_sac, split="holdout", tasks=2, progress=False)) == [0, 1]
+
+
+@pytest.mark.parametrize("field, value", [("total_timesteps", 0), ("keep_every", 0), ("tasks", 0)])
 def test_bad_settings_are_named(field, value):
     with pytest.raises(ValueError, match=field):
         SourceRLConfig(output="x", **{field: value})

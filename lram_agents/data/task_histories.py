@@ -52,6 +52,7 @@ class SourceRLConfig:
         algorithm_kwargs: passed to the SB3 algorithm (learning rate, ``policy_kwargs``...).
         env_kwargs: passed to ``gym.make`` (besides the task).
         domain: stored in the files' metadata.
+        tasks: record only the first N training tasks (``None``: all of them), where the budget allows fewer.
     """
 
     output: str
@@ -63,9 +64,11 @@ class SourceRLConfig:
     algorithm_kwargs: dict = field(default_factory=dict)
     env_kwargs: dict = field(default_factory=dict)
     domain: str = "darkroom"
+    tasks: int | None = None
 
     def __post_init__(self):
         require(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, "must be >= 1")
+        require(self.tasks is None or self.tasks >= 1, "tasks", self.tasks, "must be >= 1 (or left out: every training task)")
         require(self.keep_every >= 1, "keep_every", self.keep_every, "must be >= 1")
 
     def recipe(self) -> dict[str, Any]:
@@ -117,6 +120,8 @@ def record_histories(cfg: SourceRLConfig, split: str = "train", tasks: int | Non
                      progress: bool = True) -> dict[int, list[float]]:
     """Record the histories of the first ``tasks`` tasks of ``split`` that belong to ``shard`` (I, N).
 
+    ``tasks`` defaults to ``cfg.tasks`` for the training split, to every task for the hold-out one.
+
     Returns ``{task index: every episode's return}`` for the tasks recorded now (not those already on disk).
     """
     from lram_agents.envs import task_family
@@ -127,7 +132,8 @@ def record_histories(cfg: SourceRLConfig, split: str = "train", tasks: int | Non
     family = task_family(cfg.env)
     split_tasks = family.train_tasks() if split == "train" else family.holdout_tasks()
     index, num_shards = shard
-    mine = list(enumerate(split_tasks[:tasks]))[index::num_shards]
+    count = tasks if tasks is not None else (cfg.tasks if split == "train" else None)
+    mine = list(enumerate(split_tasks[:count]))[index::num_shards]
     recorded = {}
     bar = tqdm(mine, desc="learning histories", unit="task", disable=not progress)
     for i, task in bar:
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None, description: str | None = None) -> None:
     parser.add_argument("config", type=Path, help="a YAML of SourceRLConfig's fields, e.g. examples/ad/reachergoal_sac.yaml")
     parser.add_argument("--output", help="override the config's output directory")
     parser.add_argument("--keep-every", type=int, help="override the config's keep_every (1: whole histories)")
-    parser.add_argument("--tasks", "--goals", type=int, dest="tasks", help="record only the first N tasks of the split")
+    parser.add_argument("--tasks", "--goals", type=int, dest="tasks", help="record only the first N tasks of the split (default: the config's tasks for training, all for hold-out)")
     parser.add_argument("--split", choices=("train", "holdout"), default="train",
                         help="the tasks to record: the family's training tasks (default) or its hold-out ones")
     parser.add_argument("--shard", default="0/1", help="I/N: record only tasks I, I+N, I+2N, ... (run N processes, "
