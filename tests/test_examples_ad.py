@@ -42,6 +42,7 @@ def test_an_envs_backbones_differ_in_their_backbone_only_and_have_about_equal_si
         inline = {k: v for k, v in config["model"]["inline"].items() if k not in ("backbone", "action_head")}
         budgets.add(json.dumps([config["steps"], config["data"], config["trainer"], inline], sort_keys=True))
         assert model.token_layout == "transition" and config["output_dir"].endswith(run)
+        assert config["steps"] * config["trainer"]["batch_size"] * config["data"][0]["context"] == 12_800_000  # every env
         assert (model.max_state_dim, model.max_action_dims) == (state_dim, action_dim)
         assert model.action_head == ("regression" if run == "mamba-mse" else "binned")
         sizes[run] = LRAMModel(model).num_parameters()
