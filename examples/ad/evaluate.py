@@ -233,14 +233,15 @@ def main() -> None:
             continue
         print(f"{name}: {model_dir}")
         results[name] = evaluate_over_seeds(model_dir, env_id, tasks, args.episodes, args.seeds, args.greedy)
+    report["baselines"] = {policy: [baseline_returns(env_id, tasks, args.episodes, seed, policy) for seed in args.seeds]
+                           for policy in ("zero", "random")}
+    report["source"] = source_curves(source_data, args.episodes)
+    # read the earlier results only now, just before writing: evaluations of other models may run at the same time
     merged = {**earlier_results(output / "evaluation.json", report), **results}
     if not merged:
         raise SystemExit("no model to evaluate")
     order = [*BACKBONES, *sorted(set(merged) - set(BACKBONES))]
     report["results"] = {name: merged[name] for name in order if name in merged}
-    report["baselines"] = {policy: [baseline_returns(env_id, tasks, args.episodes, seed, policy) for seed in args.seeds]
-                           for policy in ("zero", "random")}
-    report["source"] = source_curves(source_data, args.episodes)
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "evaluation.json", json.dumps(report, indent=1) + "\n")
     plot(report, output / "return_vs_episode.png")
