@@ -40,7 +40,7 @@ from lram_agents.data.jobs import check_same_settings, parse_shard
 from lram_agents.data.learning_history import record_learning_history
 from lram_agents.data.recorder import TrajectoryWriter, record
 from lram_agents.envs import domains
-from lram_agents.envs.source_rl import ALGORITHMS
+from lram_agents.envs.source_rl import algorithm_class
 from lram_agents.run_configs import load_config_file
 
 SOURCES = ("expert", "scripted", "sac", "ppo")
@@ -142,7 +142,7 @@ def record_learning_run(cfg: DomainDataConfig, task: str, index: int, staging: P
     env_id = domains.env_id(cfg.domain, task)
     vec_env = make_vec_env(env_id, n_envs=cfg.n_envs, seed=cfg.seed + index, env_kwargs=cfg.env_kwargs)
     policy = "CnnPolicy" if is_image_space(vec_env.observation_space) else "MlpPolicy"
-    model = ALGORITHMS[cfg.source.upper()](policy, vec_env, seed=cfg.seed + index, verbose=0, **cfg.algorithm_kwargs)
+    model = algorithm_class(cfg.source.upper())(policy, vec_env, seed=cfg.seed + index, verbose=0, **cfg.algorithm_kwargs)
     summary = record_learning_history(model, cfg.total_timesteps, staging, keep_every=1, history_id=index, task=task,
                                       domain=cfg.domain, episodes_per_file=1, progress=False)  # LRAM: one episode per file
     model.save(staging / "policy.zip")
