@@ -1,16 +1,21 @@
-"""examples/vizdoom on a tiny scale: the data of the scripted policy at several skill levels."""
+"""examples/vizdoom on a tiny scale: the data of the scripted policy at several skill levels, the four training
+configs at one budget, and data -> train -> evaluate end to end."""
 
 import json
+from pathlib import Path
 
 import h5py
-
 import numpy as np
 import pytest
 
 from example_scripts import import_example_scripts
+from lram_agents.cli import main as lram
 from lram_agents.data.dataset import TrajectoryDataset
+from lram_agents.model import LRAMModel
+from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
-(make_data,) = import_example_scripts("vizdoom", ("make_data",))
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "vizdoom"
+make_data, evaluate = import_example_scripts("vizdoom", ("make_data", "evaluate"))
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
@@ -73,3 +78,53 @@ def test_bad_settings_are_named():
         make_data.RecordingSettings(epsilons=[1.5])
     with pytest.raises(SystemExit, match="max-steps"):
         make_data.RecordingSettings(max_steps=0)
+
+
+def test_the_four_models_share_one_budget_and_about_one_size():
+    configs = {path.stem.removeprefix("train_"): load_config_file(path) for path in sorted(EXAMPLES.glob("train_*.yaml"))}
+    assert set(configs) == set(evaluate.MODELS)
+    budgets, sizes = set(), {}
+    for name, config in configs.items():
+        model = build_model_config(TrainConfig.from_dict(config).model)
+        assert model.backbone.type == {"dt": "transformer"}.get(name, name) and config["output_dir"] == f"runs/vizdoom/{name}"
+        assert model.image_shape == (3, 64, 112) and model.token_layout == "rate"
+        inline = {k: v for k, v in config["model"]["inline"].items() if k != "backbone"}
+        trainer = {k: v for k, v in config["trainer"].items() if k != "segment_steps"}
+        data = [{k: v for k, v in source.items() if k != "windows"} for source in config["data"]]
+        budgets.add(json.dumps([config["steps"], data, trainer, inline], sort_keys=True))
+        # RATE's protocol: episode starts in segments of 30; the DT baseline: random windows; the recurrent models:
+        # episode starts, run whole
+        assert config["data"][0]["windows"] == ("subtrajectory" if name == "dt" else "from_start")
+        assert config["trainer"].get("segment_steps") == (30 if name == "rate" else None)
+        sizes[name] = LRAMModel(model).num_parameters()
+    assert len(budgets) == 1
+    assert max(sizes.values()) / min(sizes.values()) < 1.1, sizes
+
+
+def test_train_and_evaluate_run_end_to_end(data, tmp_path, monkeypatch):
+    """RATE's recipe cut to 3 steps on the 12-step episodes, then 2 evaluation episodes beside the references."""
+    monkeypatch.chdir(tmp_path)
+    assert lram(["train", str(EXAMPLES / "train_rate.yaml"), "--set", f"data.0.path={data}", "--set", "steps=3",
+                 "--set", "trainer.batch_size=2", "--set", "data.0.context=12", "--set", "trainer.segment_steps=6",
+                 "--set", "trainer.warmup_steps=1", "--no-progress"]) == 0
+    evaluate.main(["--models", "rate=runs/vizdoom/rate/model", "--episodes", "2", "--envs", "2", "--max-steps", "15"])
+    report = json.loads(Path("runs/vizdoom/evaluation/evaluation.json").read_text())
+    assert set(report["results"]) == {"rate"} and set(report["references"]) == {"scripted", "random"}
+    for episodes in (report["results"]["rate"], *report["references"].values()):
+        assert len(episodes) == 2 and all(1 <= e["steps"] <= 15 and e["color"] in ("red", "green") for e in episodes)
+    # episode i meets seed offset + i: the scripted policy's pillar colours are the env's own for those seeds
+    import gymnasium as gym
+
+    from lram_agents.envs.vizdoom_two_colors import ENV_ID
+
+    env = gym.make(ENV_ID)
+    try:
+        colors = [env.reset(seed=100_000 + i)[1]["pillar_color"] for i in range(2)]
+    finally:
+        env.close()
+    assert [e["color"] for e in report["results"]["rate"]] == colors == [e["color"] for e in report["references"]["scripted"]]
+    # a second model's evaluation keeps the first's results (same protocol) and the references
+    evaluate.main(["--models", "rate2=runs/vizdoom/rate/model", "--episodes", "2", "--envs", "1", "--max-steps", "15"])
+    report = json.loads(Path("runs/vizdoom/evaluation/evaluation.json").read_text())
+    assert set(report["results"]) == {"rate", "rate2"}
+    assert "| paper: RATE | 16.46 ± 6.90 | 745 |" in evaluate.table(report)
