@@ -101,7 +101,7 @@ def test_source_curves_read_the_kept_episodes_in_history_order_with_their_k(tmp_
         path.unlink()
     record_histories(other, split="holdout", tasks=1, progress=False)  # task 0 again, with k = 2
     shutil.copy(tmp_path / "first.h5", tmp_path / "holdout" / "task-009-0000000.h5")
-    with pytest.raises(SystemExit, match="mixes histories kept with different k"):
+    with pytest.raises(SystemExit, match="mixes histories recorded with different keep_every"):
         evaluate.recorded_keep_every(tmp_path / "holdout")
     assert evaluate.source_curves(tmp_path / "nothing", episodes=2) is None
     assert evaluate.recorded_keep_every(tmp_path / "nothing") is None
@@ -122,6 +122,7 @@ def test_data_train_evaluate_and_ship_run_end_to_end(tmp_path, monkeypatch):
     report = json.loads(Path("runs/ad/reachergoal/evaluation/evaluation.json").read_text())
     assert np.asarray(report["results"]["transformer"]["per_seed"]).shape == (1, 2, 3)
     assert set(report["baselines"]) == {"zero", "random"} and len(report["source"]) == 2
+    assert report["algorithm"] == "SAC"  # read from the recorded histories, not given
     (tmp_path / "zoo").mkdir()
     (tmp_path / "zoo" / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}))
     monkeypatch.setattr(sys, "argv", ["ship.py", "--env", "reachergoal", "--zoo", str(tmp_path / "zoo")])

@@ -97,16 +97,21 @@ def baseline_returns(env_id: str, tasks: list, episodes: int, seed: int, policy:
     return table.tolist()
 
 
-def recorded_keep_every(directory: Path) -> int | None:
-    """k of the learning histories in ``directory`` (from their metadata); ``None`` without histories.
-    Exits naming the files if they were recorded with different k."""
-    ks = {}
+def recorded_setting(directory: Path, key: str):
+    """The value of ``key`` in the recipe of the learning histories in ``directory`` (their metadata); ``None``
+    without histories. Exits naming the files if they were recorded with different values."""
+    values = {}
     for path in sorted(directory.glob("*.h5")) if directory.is_dir() else []:
         with h5py.File(path, "r") as f:
-            ks[path.name] = json.loads(f.attrs["metadata"])["keep_every"]
-    if len(set(ks.values())) > 1:
-        raise SystemExit(f"{directory} mixes histories kept with different k: {ks}")
-    return next(iter(ks.values()), None)
+            values[path.name] = json.loads(f.attrs["metadata"]).get(key)
+    if len(set(values.values())) > 1:
+        raise SystemExit(f"{directory} mixes histories recorded with different {key}: {values}")
+    return next(iter(values.values()), None)
+
+
+def recorded_keep_every(directory: Path) -> int | None:
+    """k of the learning histories in ``directory``; ``None`` without histories."""
+    return recorded_setting(directory, "keep_every")
 
 
 def common_keep_every(source_data: Path, training_data: Path) -> int | None:
@@ -211,7 +216,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=60, help="consecutive episodes per task, memory kept")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="env (and agent) seeds")
     parser.add_argument("--source-data", type=Path, help="the source algorithm's hold-out histories (default data/ad/<env>-holdout)")
-    parser.add_argument("--algorithm", default="SAC", help="the source algorithm's name, for the plot")
+    parser.add_argument("--algorithm", help="the source algorithm's name, for the plot (default: the one the data was recorded with)")
     parser.add_argument("--greedy", action="store_true", help="the bins' expected value instead of sampled actions")
     parser.add_argument("--output", type=Path, help="default: runs/ad/<env>/evaluation (evaluation-greedy with --greedy)")
     args = parser.parse_args()
@@ -220,10 +225,11 @@ def main() -> None:
     models = args.models or [f"{name}=runs/ad/{args.env}/{name}/model" for name in BACKBONES]
     source_data = args.source_data or Path(f"data/ad/{args.env}-holdout")
     keep_every = common_keep_every(source_data, Path(f"data/ad/{args.env}"))
+    algorithm = args.algorithm or recorded_setting(Path(f"data/ad/{args.env}"), "algorithm") or recorded_setting(source_data, "algorithm")
     torch.set_num_threads(1)
     tasks = list(task_family(env_id).holdout_tasks()[: args.tasks])
     report = {"env": args.env, "env_id": env_id, "tasks": [list(np.atleast_1d(t).tolist()) for t in tasks], "episodes": args.episodes,
-              "seeds": args.seeds, "keep_every": keep_every, "algorithm": args.algorithm,
+              "seeds": args.seeds, "keep_every": keep_every, "algorithm": algorithm or "source",
               "greedy": args.greedy}
     results = {}
     for pair in models:
