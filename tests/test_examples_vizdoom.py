@@ -41,6 +41,7 @@ def test_episodes_are_stored_as_rgb_frames_with_their_skill_level(data):
             metadata = json.loads(f.attrs["metadata"])
         assert metadata["epsilon"] == [0.0, 1.0][index % 2] and metadata["seed"] == index
         assert metadata["return"] == pytest.approx(float(episode.rewards.sum()), abs=1e-4)
+        assert 0 < metadata["cpu_seconds"] and 0 < metadata["seconds"]
 
 
 def test_episode_is_reproducible_from_its_seed(data):
@@ -69,7 +70,7 @@ def test_rerun_skips_recorded_episodes_and_refuses_other_settings(data, capsys):
 
 def test_summary_groups_by_skill_level(data):
     table = make_data.summary(data)
-    assert table.startswith("3 episodes, 36 steps")
+    assert table.startswith("3 episodes, 36 steps") and "CPU hours" in table
     assert "| 0 | 2 |" in table and "| 1 | 1 |" in table
 
 

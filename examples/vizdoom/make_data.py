@@ -95,9 +95,11 @@ def record(output: Path, settings: RecordingSettings, indices: list[int]) -> Non
     try:
         for i in tqdm(todo, desc="episodes", unit="episode"):
             epsilon = settings.epsilons[i % len(settings.epsilons)]
+            cpu, wall = time.process_time(), time.perf_counter()
             episode, stats = play_episode(env, policy, epsilon, settings.seed + i, settings.max_steps)
+            timing = {"cpu_seconds": time.process_time() - cpu, "seconds": time.perf_counter() - wall}  # the card's data cost
             write_episodes(episode_path(output, i), [episode], env.observation_space, env.action_space, DOMAIN, ENV_ID,
-                           metadata={**asdict(settings), **stats})
+                           metadata={**asdict(settings), **stats, **timing})
             steps += len(episode)
     finally:
         env.close()
@@ -114,7 +116,9 @@ def summary(output: Path) -> str:
     if not rows:
         raise SystemExit(f"no episodes in {output}")
     size = sum(p.stat().st_size for p in output.glob("episode-*.h5"))
-    lines = [f"{len(rows)} episodes, {sum(r['steps'] for r in rows)} steps, {size / 2**30:.2f} GiB in {output}",
+    cpu_hours = sum(r.get("cpu_seconds", 0.0) for r in rows) / 3600
+    lines = [f"{len(rows)} episodes, {sum(r['steps'] for r in rows)} steps, {size / 2**30:.2f} GiB in {output}, "
+             f"recorded in {cpu_hours:.2f} CPU hours",
              "| epsilon | episodes | return | steps | died | good items | bad items |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for epsilon in sorted({r["epsilon"] for r in rows}):
         group = [r for r in rows if r["epsilon"] == epsilon]
