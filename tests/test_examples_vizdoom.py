@@ -2,12 +2,14 @@
 configs at one budget, and data -> train -> evaluate end to end."""
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+import lram_agents
 from example_scripts import import_example_scripts
 from lram_agents.cli import main as lram
 from lram_agents.data.dataset import TrajectoryDataset
@@ -15,7 +17,7 @@ from lram_agents.model import LRAMModel
 from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "vizdoom"
-make_data, evaluate = import_example_scripts("vizdoom", ("make_data", "evaluate"))
+make_data, evaluate, ship = import_example_scripts("vizdoom", ("make_data", "evaluate", "ship"))
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 
@@ -102,10 +104,12 @@ def test_the_four_models_share_one_budget_and_about_one_size():
     assert max(sizes.values()) / min(sizes.values()) < 1.1, sizes
 
 
-def test_train_and_evaluate_run_end_to_end(data, tmp_path, monkeypatch):
-    """RATE's recipe cut to 3 steps on the 12-step episodes, then 2 evaluation episodes beside the references."""
-    monkeypatch.chdir(tmp_path)
-    assert lram(["train", str(EXAMPLES / "train_rate.yaml"), "--set", f"data.0.path={data}", "--set", "steps=3",
+def test_train_evaluate_and_ship_run_end_to_end(data, tmp_path, monkeypatch):
+    """RATE's recipe cut to 3 steps on the 12-step episodes, 2 evaluation episodes beside the references, then the
+    zoo folder with its card, plots and manifest entry, and the shipped agent acting."""
+    monkeypatch.chdir(tmp_path)  # the configs' relative data/ and runs/ paths land here
+    shutil.copytree(data, "data/vizdoom")
+    assert lram(["train", str(EXAMPLES / "train_rate.yaml"), "--set", "steps=3",
                  "--set", "trainer.batch_size=2", "--set", "data.0.context=12", "--set", "trainer.segment_steps=6",
                  "--set", "trainer.warmup_steps=1", "--no-progress"]) == 0
     evaluate.main(["--models", "rate=runs/vizdoom/rate/model", "--episodes", "2", "--envs", "2", "--max-steps", "15"])
@@ -129,3 +133,15 @@ def test_train_and_evaluate_run_end_to_end(data, tmp_path, monkeypatch):
     report = json.loads(Path("runs/vizdoom/evaluation/evaluation.json").read_text())
     assert set(report["results"]) == {"rate", "rate2"}
     assert "| paper: RATE | 16.46 ± 6.90 | 745 |" in evaluate.table(report)
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}))
+    ship.main(["--zoo", str(tmp_path / "zoo")])  # rate2 has no training config of its own: only rate can ship
+    directory = tmp_path / "zoo" / "rate-vizdoom"
+    assert {"README.md", "survival.png", "frames.png", "evaluation.json", "model.safetensors"} <= {p.name for p in directory.iterdir()}
+    card = (directory / "README.md").read_text()
+    assert "lram train examples/vizdoom/train_rate.yaml --threads 1" in card and "| paper: RATE |" in card
+    assert "3 episodes, 36 steps" in card  # the data's own summary
+    assert "rate-vizdoom" in (tmp_path / "zoo" / "manifest.json").read_text()
+    agent = lram_agents.load(directory)
+    action = agent.act(np.zeros((3, 64, 112), np.uint8))
+    assert 0 <= int(action) < 5

@@ -254,6 +254,26 @@ def test_item_of_other_colour_hurts_25_and_pays_nothing(env):
         assert after["health"] in (expected, expected - 8.0)
 
 
+def test_no_message_on_screen_when_a_bad_item_is_picked_up(vizdoom_home):
+    """A bad item counts as a ZDoom "secret": without ``+cl_showsecretmessage 0`` (and a fresh .ini, as this module's
+    cache has) "A secret is revealed!" appears in yellow on screen (~260 such pixels a step after the pickup), telling
+    the agent the item was wrong."""
+    env = _make(render_mode="rgb_array")
+    try:
+        policy = ScriptedMemoryPolicy(env)
+        obs, info = env.reset(seed=3)
+        policy.reset(obs, info, color=other_color(info["pillar_color"]))
+        while info["bad_items"] == 0:
+            obs, _, terminated, truncated, info = env.step(policy.act(obs, info))
+            assert not (terminated or truncated)
+        env.step(0)
+        frame = env.render().astype(int)
+        yellow = (frame[..., 0] > 180) & (frame[..., 1] > 120) & (frame[..., 2] < 90)  # items are red or green
+        assert yellow.sum() == 0
+    finally:
+        env.close()
+
+
 def test_render_returns_the_full_frame(vizdoom_home):
     env = _make(render_mode="rgb_array")
     try:

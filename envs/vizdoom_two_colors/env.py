@@ -174,6 +174,10 @@ class ViZDoomTwoColorsEnv(gym.Env):
                        game.set_render_messages, game.set_render_screen_flashes,
                        game.set_render_particles, game.set_render_decals):
             setter(False)
+        # A bad item counts as a "secret" (SECRETCOUNT, the env's counter of them), and ZDoom prints "A secret is
+        # revealed!" on screen at each one whatever set_render_messages says: that would show the agent which items
+        # were wrong, the very thing it must remember. The CVar is archived in the .ini, so set it on every start.
+        game.add_game_args("+cl_showsecretmessage 0")
         game.set_window_visible(False)
         game.set_sound_enabled(False)
         game.set_objects_info_enabled(True)
