@@ -1,6 +1,6 @@
 """Reference points on ViZDoom-Two-Colors: random policy, scripted memory policy, forgetful policy.
 
-    python examples/vizdoom_two_colors_baselines.py [--episodes 50] [--acid-damage 8] [--acid-interval 32]
+    python examples/vizdoom/baselines.py [--episodes 50] [--acid-damage 8] [--acid-interval 32]
                                                     [--policies random,right,wrong,seen]
 
 Episode ``i`` of every policy is played on ``reset(seed=i)`` (same pillar colour, same item

@@ -1,6 +1,6 @@
 """Save the first observation of ViZDoom-Two-Colors for each pillar colour as a PNG.
 
-    python examples/vizdoom_two_colors_first_frames.py [--seed 0] [--scale 3] [--out examples/images]
+    python examples/vizdoom/first_frames.py [--seed 0] [--scale 3] [--out examples/images]
 
 Writes ``vizdoom_two_colors_red.png`` and ``vizdoom_two_colors_green.png``: the 3x64x112
 observation the agent gets at ``reset``, enlarged ``--scale`` times (nearest neighbour).
