@@ -17,7 +17,7 @@ from lram_agents.model import LRAMModel
 from lram_agents.run_configs import TrainConfig, build_model_config, load_config_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "vizdoom"
-make_data, evaluate, ship = import_example_scripts("vizdoom", ("make_data", "evaluate", "ship"))
+make_data, _, evaluate, ship = import_example_scripts("vizdoom", ("make_data", "baselines", "evaluate", "ship"))
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 

@@ -39,7 +39,7 @@ def run_episode(env, policy, seed: int, color_of) -> dict:
         total, steps = total + reward, steps + 1
         if terminated or truncated:
             return {"return": total, "steps": steps, "tics": info["tics"], "good": info["good_items"],
-                    "bad": info["bad_items"], "timeout": truncated and not terminated}
+                    "bad": info["bad_items"], "color": info["pillar_color"], "timeout": truncated and not terminated}
 
 
 def summarise(name: str, rows: list[dict]) -> str:

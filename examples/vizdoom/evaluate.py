@@ -28,6 +28,8 @@ import lram_agents
 from lram_agents.envs.vizdoom_two_colors import ENV_ID, RandomPolicy, ScriptedMemoryPolicy
 from lram_agents.serialization import atomic_write_text
 
+from baselines import run_episode  # beside this script
+
 MODELS = {"rate": "RATE", "xlstm": "xLSTM [1:0]", "mamba": "Mamba", "dt": "DT (90 steps)"}
 PAPER = {  # RATE, Table 1: reward / steps, mean ± s.e. where given
     "random": ("4.62", "391"), "DT30": ("7.40", "354"), "DT90": ("6.08", "423"), "RATE": ("16.46 ± 6.90", "745"),
@@ -79,22 +81,12 @@ def play_agent(agent, seeds: list[int], num_envs: int, max_steps: int, greedy: b
 def play_reference(name: str, seeds: list[int], max_steps: int) -> list[dict]:
     """The random policy or the scripted memory policy (reading the colour from the first frame) on ``seeds``."""
     env = gym.make(ENV_ID, max_episode_steps=max_steps)
-    results = []
     try:
-        for seed in tqdm(seeds, desc=name, unit="episode"):
-            policy = RandomPolicy(seed=seed) if name == "random" else ScriptedMemoryPolicy(env)
-            obs, info = env.reset(seed=seed)
-            policy.reset(obs, info)
-            total, steps = 0.0, 0
-            while True:
-                obs, reward, terminated, truncated, info = env.step(policy.act(obs, info))
-                total, steps = total + reward, steps + 1
-                if terminated or truncated:
-                    results.append(episode_record(total, steps, info))
-                    break
+        rows = [run_episode(env, RandomPolicy(seed=seed) if name == "random" else ScriptedMemoryPolicy(env), seed, lambda info: None)
+                for seed in tqdm(seeds, desc=name, unit="episode")]
     finally:
         env.close()
-    return results
+    return [{"return": round(float(r["return"]), 4), **{key: r[key] for key in ("steps", "good", "bad", "color")}} for r in rows]
 
 
 def mean_se(values) -> str:
