@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         if not Path(model_dir).is_dir():
             print(f"skipping {name}: {model_dir} does not exist (train it first)")
             continue
-        agent = lram_agents.load(model_dir, seed=0, target_return=args.target_return)
+        agent = lram_agents.load(model_dir, seed=0, target_return=args.target_return, keep_memory=False)  # episodes are independent
         results[name] = play_agent(agent, seeds, args.envs, args.max_steps, args.greedy)
         print(table_row(MODELS.get(name, name), results[name], args.max_steps))
     # read the earlier results again just before writing: evaluations of other models may run at the same time
