@@ -37,9 +37,9 @@ PAPER = {  # RATE, Table 1: reward / steps, mean ± s.e. where given
 PROTOCOL_KEYS = ("episodes", "seed_offset", "max_steps", "greedy")
 
 
-def episode_record(total: float, steps: int, info: dict) -> dict:
-    return {"return": round(float(total), 4), "steps": int(steps), "good": int(info["good_items"]), "bad": int(info["bad_items"]),
-            "color": info["pillar_color"]}
+def episode_record(total: float, steps: int, good: int, bad: int, color: str) -> dict:
+    """One episode as evaluation.json keeps it."""
+    return {"return": round(float(total), 4), "steps": int(steps), "good": int(good), "bad": int(bad), "color": color}
 
 
 def play_agent(agent, seeds: list[int], num_envs: int, max_steps: int, greedy: bool) -> list[dict]:
@@ -70,7 +70,8 @@ def play_agent(agent, seeds: list[int], num_envs: int, max_steps: int, greedy: b
                     slot[e][1] += reward
                     slot[e][2] += 1
                     if terminated or truncated:
-                        results[slot[e][0]] = episode_record(slot[e][1], slot[e][2], info)
+                        results[slot[e][0]] = episode_record(slot[e][1], slot[e][2], info["good_items"], info["bad_items"],
+                                                             info["pillar_color"])
                         slot[e] = None
                         bar.update(1)
     finally:
@@ -86,7 +87,7 @@ def play_reference(name: str, seeds: list[int], max_steps: int) -> list[dict]:
                 for seed in tqdm(seeds, desc=name, unit="episode")]
     finally:
         env.close()
-    return [{"return": round(float(r["return"]), 4), **{key: r[key] for key in ("steps", "good", "bad", "color")}} for r in rows]
+    return [episode_record(r["return"], r["steps"], r["good"], r["bad"], r["color"]) for r in rows]
 
 
 def mean_se(values) -> str:
@@ -115,6 +116,12 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def earlier_report(path: Path, protocol: dict) -> dict:
+    """What ``path`` holds if it was measured with the same protocol, else nothing."""
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    return earlier if all(earlier.get(key) == protocol[key] for key in PROTOCOL_KEYS) else {}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="name=model_dir pairs (default: runs/vizdoom/<name>/model for every model)")
@@ -132,9 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [args.seed_offset + i for i in range(args.episodes)]
     protocol = {"episodes": args.episodes, "seed_offset": args.seed_offset, "max_steps": args.max_steps, "greedy": args.greedy}
     path = args.output / "evaluation.json"
-    earlier = json.loads(path.read_text()) if path.is_file() else {}
-    same = all(earlier.get(key) == protocol[key] for key in PROTOCOL_KEYS)
-    references = earlier.get("references") if same else None
+    references = earlier_report(path, protocol).get("references")
     if references is None:
         references = {name: play_reference(name, seeds, args.max_steps) for name in ("scripted", "random")}
     results = {}
@@ -147,8 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = play_agent(agent, seeds, args.envs, args.max_steps, args.greedy)
         print(table_row(MODELS.get(name, name), results[name], args.max_steps))
     # read the earlier results again just before writing: evaluations of other models may run at the same time
-    earlier = json.loads(path.read_text()) if path.is_file() else {}
-    merged = {**(earlier.get("results", {}) if all(earlier.get(k) == protocol[k] for k in PROTOCOL_KEYS) else {}), **results}
+    merged = {**earlier_report(path, protocol).get("results", {}), **results}
     report = {**protocol, "env_id": ENV_ID, "results": merged, "references": references}
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(report) + "\n")
