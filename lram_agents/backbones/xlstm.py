@@ -26,7 +26,9 @@ from xlstm import (
 )
 
 from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
+from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
+from lram_agents.backbones.mlstm_projections import normed_gated_output, qkv_and_gates
 from lram_agents.backbones.slstm import slstm_layer_forward
 from lram_agents.config_utils import require
 
@@ -44,7 +46,8 @@ class XLSTMConfig:
     qkv_proj_blocksize: int = 4
     ffn_proj_factor: float = 1.3  # feed-forward of the sLSTM blocks
     slstm_backend: Literal["vanilla", "cuda"] = "vanilla"
-    # "compiled": while gradients are recorded, the mLSTM chunks and the sLSTM recurrence run through
+    # "compiled": while gradients are recorded, the mLSTM chunks, the projections around them
+    # (mlstm_projections.py) and the sLSTM recurrence run through
     # torch.compile (fused calls; each new shape compiles once, ~30 s on CPU). "torch": plain eager PyTorch.
     kernel: Literal["torch", "compiled"] = "torch"
     chunk_size: int = 64  # tokens per chunk in the chunkwise mLSTM (training memory ~ L * chunk_size)
@@ -100,6 +103,11 @@ def _stack_config(cfg: XLSTMConfig) -> xLSTMBlockStackConfig:
     )
 
 
+def _weights(*modules: nn.Module) -> list[torch.Tensor | None]:
+    """(weight, bias) of each module, flattened: what the compiled functions take instead of the modules."""
+    return [t for m in modules for t in (m.weight, m.bias)]
+
+
 class XLSTMBackbone(nn.Module):
     """xLSTM block stack with a state-carrying forward: ``forward(x, state) -> (y, state)``."""
 
@@ -150,21 +158,29 @@ class XLSTMBackbone(nn.Module):
         conv_state = state[f"{i}.conv"] if state is not None else x_mlstm.new_zeros(B, self.config.conv1d_kernel_size - 1, inner)
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state)
         x_conv = layer.conv_act_fn(x_conv)
-        q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
-        gate_in = torch.cat([q, k, v], dim=-1)
-        igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
-        fgate = cell.fgate(gate_in).transpose(1, 2)
+        compiled = self.config.kernel == "compiled" and torch.is_grad_enabled()
+        if compiled:
+            q, k, v, igate, fgate = compiled_fn(qkv_and_gates)(x_conv, x_mlstm, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
+                                                                                           cell.igate, cell.fgate))
+        else:
+            q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
+            gate_in = torch.cat([q, k, v], dim=-1)
+            igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
+            fgate = cell.fgate(gate_in).transpose(1, 2)
 
         def heads_first(t):  # (B, L, H) -> (B, NH, L, DH)
             return t.view(B, L, heads, -1).transpose(1, 2)
 
         mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
-        compiled = self.config.kernel == "compiled" and torch.is_grad_enabled()
         h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
             heads_first(q), heads_first(k), heads_first(v), igate, fgate, mstate, self.config.chunk_size, compiled
         )
-        h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
-        h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
+        if compiled:
+            norm = cell.outnorm
+            h = compiled_fn(normed_gated_output)(h, x_conv, z, norm.weight_proxy, norm.bias, norm.eps, layer.learnable_skip)
+        else:
+            h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
+            h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
         return x + layer.dropout(linear(layer.proj_down, h))
 
     def _slstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:

@@ -1,0 +1,96 @@
+"""The mLSTM layer's work around its cell, written so that ``torch.compile`` fuses it (training path).
+
+The `xlstm` package projects q, k and v with block-diagonal weights of tiny blocks (``qkv_proj_blocksize=4``:
+an einsum that runs as batched 4 x 4 matmuls after a copy of its input), feeds both gates the concatenation of
+q, k and v, and normalises each head with ``group_norm``. On CPU these small-inner-dimension matmuls, copies and
+the group norm's backward took ~40% of the Dark-Room xLSTM [1:0]'s training step (profile, one thread: the
+headwise bmm and its copies ~170 ms, the gates' k = 4 matmuls, concatenation and its gradient ~140 ms, the group
+norm ~55 ms, of ~850 ms). Here the same arithmetic is element-wise products and sums over the few inputs of each
+output, which inductor turns into a handful of loops over the activations, forward and backward.
+
+The package's own modules stay the plain path (``kernel="torch"``); the tests hold the two together, outputs and
+gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _headwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    heads, _, d_in = weight.shape
+    return (x.unflatten(-1, (heads, 1, d_in)) * weight).sum(-1).flatten(-2)
+
+
+def _head_major(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """(..., NH * D) -> (NH, D, N) contiguous, N = all leading positions."""
+    return t.reshape(-1, t.shape[-1]).t().contiguous().view(heads, -1, t.numel() // t.shape[-1])
+
+
+class _HeadwiseLinear(torch.autograd.Function):
+    """Block-diagonal projection with a backward written for small blocks: the input's gradient is the same
+    fused product-sum with the transposed blocks; the weight's gradient one batched matmul over positions on
+    head-major copies (inductor's own reduction over the 1,200-9,600 positions ran 3-5x slower; measured at
+    the 16M and Dark-Room shapes: 11-17 ms vs 3.7 ms)."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return _headwise(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        heads = weight.shape[0]
+        grad_x = _headwise(grad, weight.transpose(1, 2))
+        grad_weight = torch.bmm(_head_major(grad, heads), _head_major(x, heads).transpose(1, 2))
+        return grad_x, grad_weight
+
+
+class _SmallOutputLinear(torch.autograd.Function):
+    """x (..., C) @ weight (J, C)^T for a few outputs J (the gates: 2 NH). The input's gradient, a matmul of
+    inner dimension J that BLAS runs slowly, is a fused product-sum instead; the weight's is a plain matmul."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return x @ weight.t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = (grad.unsqueeze(-1) * weight).sum(-2)
+        grad_weight = grad.reshape(-1, grad.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
+        return grad_x, grad_weight
+
+
+def headwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The package's ``LinearHeadwiseExpand``: x (..., NH * DI), weight (NH, DO, DI) -> (..., NH * DO)."""
+    y = _HeadwiseLinear.apply(x, weight)
+    return y if bias is None else y + bias
+
+
+def qkv_and_gates(x_conv: torch.Tensor, x_mlstm: torch.Tensor, q_w, q_b, k_w, k_b, v_w, v_b, i_w, i_b, f_w, f_b):
+    """q, k, v (B, L, inner) and the input and forget gates' pre-activations (B, NH, L).
+
+    The gates read [q, k, v] (B, L, 3 * inner) through an (NH, 3 * inner) weight each, both in one pass.
+    """
+    q, k, v = headwise_linear(x_conv, q_w, q_b), headwise_linear(x_conv, k_w, k_b), headwise_linear(x_mlstm, v_w, v_b)
+    weight = torch.cat([i_w, f_w])  # (2 NH, 3 inner)
+    gates = _SmallOutputLinear.apply(torch.cat([q, k, v], dim=-1), weight) + torch.cat([i_b, f_b])
+    igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)
+    return q, k, v, igate, fgate
+
+
+def normed_gated_output(h: torch.Tensor, x_conv: torch.Tensor, z: torch.Tensor, norm_weight: torch.Tensor,
+                        norm_bias: torch.Tensor | None, eps: float, skip: torch.Tensor) -> torch.Tensor:
+    """The cell's output h (B, NH, L, DH), normalised per head (the package's ``MultiHeadLayerNorm``: a group
+    norm with one group per head, i.e. a layer norm over DH), plus the learnable skip of the convolved input,
+    gated by SiLU(z): (B, L, NH * DH)."""
+    B, NH, L, DH = h.shape
+    h = F.layer_norm(h, (DH,), eps=eps) * norm_weight.view(NH, 1, DH)
+    if norm_bias is not None:
+        h = h + norm_bias.view(NH, 1, DH)
+    h = h.transpose(1, 2).reshape(B, L, NH * DH)
+    return (h + skip * x_conv) * F.silu(z)
