@@ -86,21 +86,29 @@ def state_device_dtype(state: State) -> tuple[torch.device, torch.dtype]:
     return t.device, t.dtype
 
 
-def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor,
+                compiled_kernel: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Depth-wise causal convolution of x (B, L, D) continuing from the last K-1 inputs (B, K-1, D).
 
     Returns the convolution (B, L, D) and the new conv state (the last K-1 inputs). Written as K
     shifted multiply-adds: for the 3 tokens of an inference step this is several times cheaper than
-    a convolution kernel call, and no slower at training lengths.
+    a convolution kernel call, and no slower at training lengths. ``compiled_kernel``: the same function
+    through ``torch.compile`` (training: one fused loop instead of 2K element-wise passes and their
+    gradients; Dark-Room xLSTM, 16 x 600 tokens: ~25 ms of eager passes per block and step).
     """
+    run = compiled(_causal_conv) if compiled_kernel else _causal_conv
+    return run(x, conv_state, conv.weight, conv.bias)
+
+
+def _causal_conv(x: torch.Tensor, conv_state: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
-    taps = conv.weight[:, 0, :]  # (D, K); tap K-1 multiplies the newest input
+    taps = weight[:, 0, :]  # (D, K); tap K-1 multiplies the newest input
     length = x.shape[1]
     y = padded[:, :length] * taps[:, 0]
     for k in range(1, taps.shape[1]):
         y = y + padded[:, k : k + length] * taps[:, k]
-    if conv.bias is not None:
-        y = y + conv.bias
+    if bias is not None:
+        y = y + bias
     return y, padded[:, length:]
 
 

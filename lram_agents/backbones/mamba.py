@@ -150,7 +150,7 @@ def mixer_forward(mixer: MambaBlock, u: torch.Tensor, conv_state: torch.Tensor, 
     ``ssm_state=None`` is the empty state (skips folding it in).
     """
     x, z = linear(mixer.in_proj, u).chunk(2, dim=-1)  # (B, L, ED) each
-    x, new_conv = causal_conv(mixer.conv1d, x, conv_state)
+    x, new_conv = causal_conv(mixer.conv1d, x, conv_state, compiled and torch.is_grad_enabled())
     x = F.silu(x)
     delta, B, C = step_sizes_and_projections(mixer, x)
     A = -torch.exp(mixer.A_log.float())  # (ED, N)

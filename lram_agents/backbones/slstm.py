@@ -50,7 +50,7 @@ def slstm_layer_forward(
     if cfg.conv1d_kernel_size > 0:
         if conv_state is None:
             conv_state = x.new_zeros(B, cfg.conv1d_kernel_size - 1, H)
-        x_conv, conv_state = causal_conv(layer.conv1d.conv, x, conv_state)
+        x_conv, conv_state = causal_conv(layer.conv1d.conv, x, conv_state, compiled)
         x_conv = layer.conv_act_fn(x_conv)
     else:
         x_conv = x
