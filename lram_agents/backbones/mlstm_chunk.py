@@ -33,22 +33,9 @@ def empty_mlstm_state(batch: int, heads: int, head_dim: int, device=None, dtype=
     return c, n, m
 
 
-def mlstm_chunk(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    igate: torch.Tensor,
-    fgate: torch.Tensor,
-    state: MState | None,
-    eps: float = 1e-6,
-) -> tuple[torch.Tensor, MState]:
-    """One chunk of L tokens in parallel, from ``state`` (None: empty).
-
-    Args:
-        q, k, v: (B, NH, L, DH).  igate, fgate: gate pre-activations (B, NH, L).
-    Returns:
-        h: (B, NH, L, DH) and the state after the chunk.
-    """
+def chunk_output(q, k, v, igate, fgate, state: MState | None, eps: float = 1e-6):
+    """The chunk's outputs h (B, NH, L, DH), with the cumulative log forget gates and the last stabiliser that
+    :func:`final_state` needs."""
     L, DH = q.shape[-2], q.shape[-1]
     k = k / math.sqrt(DH)
     log_f_cum = F.logsigmoid(fgate).cumsum(-1)  # b_t = sum_{s<=t} log f_s            (B,NH,L)
@@ -69,11 +56,12 @@ def mlstm_chunk(
         num = num + w0.unsqueeze(-1) * (q @ c0)
         den = den + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
     h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
-    return h, _final_state(k, v, igate, log_f_cum, m[..., -1], state)
+    return h, log_f_cum, m[..., -1]
 
 
-def _final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
-    """The state after the last token of the chunk (stabiliser m_last)."""
+def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
+    """The state after the last token of the chunk (stabiliser m_last); k unscaled, as :func:`chunk_output` takes it."""
+    k = k / math.sqrt(k.shape[-1])
     w = torch.exp(log_f_cum[..., -1:] - log_f_cum + igate - m_last.unsqueeze(-1))  # (B,NH,L)
     kw = k * w.unsqueeze(-1)
     n = kw.sum(-2)  # (B,NH,DH)
@@ -118,15 +106,20 @@ def mlstm_chunkwise(
 ) -> tuple[torch.Tensor, MState]:
     """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size)).
 
-    ``compiled``: each chunk through ``torch.compile`` (one graph per chunk shape, shared by every block; Dark-Room
-    xLSTM [1:0] training step, one thread: 928 ms eager, 843 ms compiled, the Transformer's 294 ms).
+    ``compiled``: each chunk through ``torch.compile`` (one graph per chunk shape, shared by every block). Its
+    outputs and the state after it are two compiled functions, not one: a graph's backward runs for all of its
+    outputs, so the final state's (two L x DH x DH matmuls per head) ran in every training step although the
+    loss never reads it (16M xLSTM [1:0], one thread: ~150 of ~2,000 ms per step).
     """
-    run = compiled_fn(mlstm_chunk) if compiled else mlstm_chunk
-    if q.shape[-2] <= chunk_size:
-        return run(q, k, v, igate, fgate, state)
-    # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
+    output, state_after = (compiled_fn(chunk_output), compiled_fn(final_state)) if compiled else (chunk_output, final_state)
+    if q.shape[-2] <= chunk_size:  # an inference step: no splitting
+        h, log_f_cum, m_last = output(q, k, v, igate, fgate, state)
+        return h, state_after(k, v, igate, log_f_cum, m_last, state)
     outputs = []
-    for parts in zip(*(t.split(chunk_size, dim=-2) for t in (q, k, v)), igate.split(chunk_size, -1), fgate.split(chunk_size, -1)):
-        h, state = run(*parts, state)
+    # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
+    chunks = zip(*(t.split(chunk_size, dim=-2) for t in (q, k, v)), igate.split(chunk_size, -1), fgate.split(chunk_size, -1))
+    for q_c, k_c, v_c, i_c, f_c in chunks:
+        h, log_f_cum, m_last = output(q_c, k_c, v_c, i_c, f_c, state)
+        state = state_after(k_c, v_c, i_c, log_f_cum, m_last, state)
         outputs.append(h)
     return torch.cat(outputs, dim=-2), state
