@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lram_agents.backbones.base import compiled as compiled_fn
+
 
 def _headwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     heads, _, d_in = weight.shape
@@ -71,14 +73,34 @@ def headwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return y if bias is None else y + bias
 
 
-def qkv_and_gates(x_conv: torch.Tensor, x_mlstm: torch.Tensor, q_w, q_b, k_w, k_b, v_w, v_b, i_w, i_b, f_w, f_b):
-    """q, k, v (B, L, inner) and the input and forget gates' pre-activations (B, NH, L).
+def small_output_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (..., C) @ weight (J, C)^T for a few outputs J, with :class:`_SmallOutputLinear`'s backward."""
+    return _SmallOutputLinear.apply(x, weight)
 
-    The gates read [q, k, v] (B, L, 3 * inner) through an (NH, 3 * inner) weight each, both in one pass.
+
+def _gate_weight_on_input(gate_part: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """A gate weight's columns that read a headwise projection's output (J, NH * DO), moved onto that
+    projection's input: (J, NH * DI) and the bias it contributes (J,)."""
+    heads, d_out, d_in = weight.shape
+    folded = torch.einsum("jho,hod->jhd", gate_part.view(-1, heads, d_out), weight).flatten(1)
+    return folded, (gate_part @ bias if bias is not None else gate_part.new_zeros(gate_part.shape[0]))
+
+
+def qkv_and_gates(x_conv: torch.Tensor, x_mlstm: torch.Tensor, q_w, q_b, k_w, k_b, v_w, v_b, i_w, i_b, f_w, f_b):
+    """q, k, v (B, L, inner) and the input and forget gates' pre-activations (B, NH, L), each projection a
+    compiled function of its own (compiled as one graph, inductor fused them into loops 2x slower).
+
+    The gates read [q, k, v] through an (NH, 3 * inner) weight each. q, k and v are linear in x_conv and x_mlstm,
+    so the gates are computed from those directly, with the gate weights folded through the (small) q, k, v
+    weights: no concatenation, and q, k, v's gradients do not pass through the gates.
     """
-    q, k, v = headwise_linear(x_conv, q_w, q_b), headwise_linear(x_conv, k_w, k_b), headwise_linear(x_mlstm, v_w, v_b)
-    weight = torch.cat([i_w, f_w])  # (2 NH, 3 inner)
-    gates = _SmallOutputLinear.apply(torch.cat([q, k, v], dim=-1), weight) + torch.cat([i_b, f_b])
+    project = compiled_fn(headwise_linear)
+    q, k, v = project(x_conv, q_w, q_b), project(x_conv, k_w, k_b), project(x_mlstm, v_w, v_b)
+    on_q, on_k, on_v = torch.cat([i_w, f_w]).chunk(3, dim=1)  # (2 NH, inner) each: both gates at once
+    (a_q, c_q), (a_k, c_k), (a_v, c_v) = (_gate_weight_on_input(g, w, b) for g, w, b in
+                                          ((on_q, q_w, q_b), (on_k, k_w, k_b), (on_v, v_w, v_b)))
+    gate = compiled_fn(small_output_linear)
+    gates = gate(x_conv, a_q + a_k) + gate(x_mlstm, a_v) + (c_q + c_k + c_v + torch.cat([i_b, f_b]))
     igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)
     return q, k, v, igate, fgate
 

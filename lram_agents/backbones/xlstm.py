@@ -170,7 +170,7 @@ class XLSTMBackbone(nn.Module):
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state, compiled)
         x_conv = layer.conv_act_fn(x_conv)
         if compiled:
-            q, k, v, igate, fgate = compiled_fn(qkv_and_gates)(x_conv, x_mlstm, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
+            q, k, v, igate, fgate = qkv_and_gates(x_conv, x_mlstm, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
                                                                                            cell.igate, cell.fgate))
         else:
             q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
