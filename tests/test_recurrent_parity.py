@@ -159,3 +159,30 @@ def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients():
     x = torch.randn(2, 20, 16, dtype=torch.float64)  # chunks of 8, 8 and 4 tokens
     assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.C"].square().sum(),
                            tol=1e-9, grad_rtol=1e-8, grad_atol=1e-10)
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_mlstm_chunks_in_parallel_equal_the_chunk_loop(carried):
+    """The closed-form state passing of the training path against the plain loop over chunks (float64):
+    outputs, the final state and the gradients of every input, from the empty state and from a carried one."""
+    from lram_agents.backbones.mlstm_chunk import chunks_in_parallel, mlstm_chunkwise
+
+    B, NH, L, DH, chunk = 2, 3, 40, 8, 8
+    qkv = [torch.randn(B, NH, L, DH, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    igate = torch.randn(B, NH, L, dtype=torch.float64, requires_grad=True)
+    fgate = (torch.randn(B, NH, L, dtype=torch.float64) + 2).requires_grad_()
+    state = None
+    if carried:
+        state = (torch.randn(B, NH, DH, DH, dtype=torch.float64, requires_grad=True),
+                 torch.randn(B, NH, DH, dtype=torch.float64, requires_grad=True), torch.randn(B, NH, dtype=torch.float64))
+    inputs = [*qkv, igate, fgate, *(state[:2] if carried else ())]
+    results = []
+    for run in (mlstm_chunkwise, chunks_in_parallel):
+        h, (c, n, m) = run(*qkv, igate, fgate, state, chunk)
+        grads = torch.autograd.grad(h.sin().sum() + c.square().sum() + n.sum(), inputs)
+        results.append((h, c, n, m, grads))
+    (*plain, plain_grads), (*parallel, parallel_grads) = results
+    for a, b in zip(plain, parallel):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    for a, b in zip(plain_grads, parallel_grads):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
