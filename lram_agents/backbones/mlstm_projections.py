@@ -73,6 +73,13 @@ def headwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return y if bias is None else y + bias
 
 
+def heads_first_projection(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, heads: int) -> torch.Tensor:
+    """:func:`headwise_linear` of x (B, L, F), written out as the cell reads it: (B, heads, L, F / heads),
+    contiguous (the transposed copy is fused into the projection, forward and backward)."""
+    y = headwise_linear(x, weight, bias)
+    return y.unflatten(-1, (heads, -1)).transpose(-3, -2).contiguous()
+
+
 def small_output_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x (..., C) @ weight (J, C)^T for a few outputs J, with :class:`_SmallOutputLinear`'s backward."""
     return _SmallOutputLinear.apply(x, weight)
@@ -86,16 +93,16 @@ def _gate_weight_on_input(gate_part: torch.Tensor, weight: torch.Tensor, bias: t
     return folded, (gate_part @ bias if bias is not None else gate_part.new_zeros(gate_part.shape[0]))
 
 
-def qkv_and_gates(x_conv: torch.Tensor, x_mlstm: torch.Tensor, q_w, q_b, k_w, k_b, v_w, v_b, i_w, i_b, f_w, f_b):
-    """q, k, v (B, L, inner) and the input and forget gates' pre-activations (B, NH, L), each projection a
-    compiled function of its own (compiled as one graph, inductor fused them into loops 2x slower).
+def qkv_and_gates(x_conv: torch.Tensor, x_mlstm: torch.Tensor, heads: int, q_w, q_b, k_w, k_b, v_w, v_b, i_w, i_b, f_w, f_b):
+    """q, k, v (B, NH, L, DH), NH = ``heads``, and the input and forget gates' pre-activations (B, NH, L), each
+    projection a compiled function of its own (compiled as one graph, inductor fused them into loops 2x slower).
 
     The gates read [q, k, v] through an (NH, 3 * inner) weight each. q, k and v are linear in x_conv and x_mlstm,
     so the gates are computed from those directly, with the gate weights folded through the (small) q, k, v
     weights: no concatenation, and q, k, v's gradients do not pass through the gates.
     """
-    project = compiled_fn(headwise_linear)
-    q, k, v = project(x_conv, q_w, q_b), project(x_conv, k_w, k_b), project(x_mlstm, v_w, v_b)
+    project = compiled_fn(heads_first_projection)
+    q, k, v = project(x_conv, q_w, q_b, heads), project(x_conv, k_w, k_b, heads), project(x_mlstm, v_w, v_b, heads)
     on_q, on_k, on_v = torch.cat([i_w, f_w]).chunk(3, dim=1)  # (2 NH, inner) each: both gates at once
     (a_q, c_q), (a_k, c_k), (a_v, c_v) = (_gate_weight_on_input(g, w, b) for g, w, b in
                                           ((on_q, q_w, q_b), (on_k, k_w, k_b), (on_v, v_w, v_b)))

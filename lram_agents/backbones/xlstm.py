@@ -170,20 +170,17 @@ class XLSTMBackbone(nn.Module):
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state, compiled)
         x_conv = layer.conv_act_fn(x_conv)
         if compiled:
-            q, k, v, igate, fgate = qkv_and_gates(x_conv, x_mlstm, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
-                                                                                           cell.igate, cell.fgate))
+            q, k, v, igate, fgate = qkv_and_gates(x_conv, x_mlstm, heads, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
+                                                                                    cell.igate, cell.fgate))
         else:
             q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
             gate_in = torch.cat([q, k, v], dim=-1)
             igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
             fgate = cell.fgate(gate_in).transpose(1, 2)
-
-        def heads_first(t):  # (B, L, H) -> (B, NH, L, DH)
-            return t.view(B, L, heads, -1).transpose(1, 2)
-
+            q, k, v = (t.view(B, L, heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, NH, L, DH)
         mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
         h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
-            heads_first(q), heads_first(k), heads_first(v), igate, fgate, mstate, self.config.mlstm_chunk_size, compiled
+            q, k, v, igate, fgate, mstate, self.config.mlstm_chunk_size, compiled
         )
         if compiled:
             norm = cell.outnorm
