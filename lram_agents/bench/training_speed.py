@@ -116,6 +116,9 @@ def measure_scale(scale: str, rounds: int, warmup: int, names: list[str] | None 
                   device: str = "cpu") -> list[Row]:
     """Interleaved steps of every backbone of ``scale``; rows with ratios to the Transformer's."""
     make_configs, batch, tokens = SCALES[scale]
+    # forget the graphs compiled for another scale: a compiled kernel that meets a second shape is recompiled for
+    # dynamic shapes, which are slower (a training run keeps its shapes; a benchmark of two scales would not)
+    torch._dynamo.reset()
     configs = {n: c for n, c in make_configs().items() if names is None or n in names or n == "transformer"}
     timers = {name: StepTimer(config, batch, tokens, device=device) for name, config in configs.items()}
     for _ in range(warmup):
