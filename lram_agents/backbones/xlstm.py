@@ -52,8 +52,8 @@ class XLSTMConfig:
     kernel: Literal["torch", "compiled"] = "torch"
     # tokens per chunk in the chunkwise mLSTM (training memory ~ L * chunk_size); 0: the head dimension (at
     # least 16). Per token a chunk costs ~4 c DH inside it and ~4 DH^2 across chunks, so c ~ DH balances them.
-    # Training step, one thread, x the Transformer's: Dark-Room (DH 32) chunk 16/32/64/128: 2.01/1.88/2.25/2.91;
-    # 16M (DH 256, 150 tokens) chunk 32/64/150: 2.06/1.89/1.83.
+    # Training step, one thread, x the Transformer's (with the loop over chunks, before chunks_in_parallel):
+    # Dark-Room (DH 32) chunk 16/32/64/128: 2.01/1.88/2.25/2.91; 16M (DH 256, 150 tokens) 32/64/150: 2.06/1.89/1.83.
     chunk_size: int = 0
     context_tokens: int = 256  # size of the package's causal mask, used by its parallel forward only
     dropout: float = 0.0
@@ -163,21 +163,13 @@ class XLSTMBackbone(nn.Module):
         layer = block.xlstm
         cell = layer.mlstm_cell
         B, L, _ = x.shape
-        inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
+        inner = layer.config._inner_embedding_dim
         x_mlstm, z = linear(layer.proj_up, block.xlstm_norm(x)).split(inner, dim=-1)
         conv_state = state[f"{i}.conv"] if state is not None else x_mlstm.new_zeros(B, self.config.conv1d_kernel_size - 1, inner)
         compiled = self.config.kernel == "compiled" and torch.is_grad_enabled()
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state, compiled)
         x_conv = layer.conv_act_fn(x_conv)
-        if compiled:
-            q, k, v, igate, fgate = qkv_and_gates(x_conv, x_mlstm, heads, *_weights(layer.q_proj, layer.k_proj, layer.v_proj,
-                                                                                    cell.igate, cell.fgate))
-        else:
-            q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
-            gate_in = torch.cat([q, k, v], dim=-1)
-            igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
-            fgate = cell.fgate(gate_in).transpose(1, 2)
-            q, k, v = (t.view(B, L, heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, NH, L, DH)
+        q, k, v, igate, fgate = self._qkv_and_gates(layer, x_conv, x_mlstm, compiled)
         mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
         h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
             q, k, v, igate, fgate, mstate, self.config.mlstm_chunk_size, compiled
@@ -189,6 +181,21 @@ class XLSTMBackbone(nn.Module):
             h = cell.outnorm(h).transpose(1, 2).reshape(B, L, inner)
             h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
         return x + layer.dropout(linear(layer.proj_down, h))
+
+    @staticmethod
+    def _qkv_and_gates(layer, x_conv: torch.Tensor, x_mlstm: torch.Tensor, compiled: bool):
+        """q, k, v (B, NH, L, DH) and the gates' pre-activations (B, NH, L): the package's modules (plain path)
+        or :func:`mlstm_projections.qkv_and_gates` on their weights (compiled training path)."""
+        cell, heads = layer.mlstm_cell, layer.config.num_heads
+        if compiled:
+            return qkv_and_gates(x_conv, x_mlstm, heads, *_weights(layer.q_proj, layer.k_proj, layer.v_proj, cell.igate, cell.fgate))
+        q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
+        gate_in = torch.cat([q, k, v], dim=-1)
+        igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
+        fgate = cell.fgate(gate_in).transpose(1, 2)
+        B, L, _ = q.shape
+        q, k, v = (t.view(B, L, heads, -1).transpose(1, 2) for t in (q, k, v))
+        return q, k, v, igate, fgate
 
     def _slstm_block(self, block, i: int, x: torch.Tensor, state: State | None, out: State) -> torch.Tensor:
         conv = state[f"{i}.conv"] if state is not None else None
