@@ -5,8 +5,9 @@ an einsum that runs as batched 4 x 4 matmuls after a copy of its input), feeds b
 q, k and v, and normalises each head with ``group_norm``. On CPU these small-inner-dimension matmuls, copies and
 the group norm's backward took ~40% of the Dark-Room xLSTM [1:0]'s training step (profile, one thread: the
 headwise bmm and its copies ~170 ms, the gates' k = 4 matmuls, concatenation and its gradient ~140 ms, the group
-norm ~55 ms, of ~850 ms). Here the same arithmetic is element-wise products and sums over the few inputs of each
-output, which inductor turns into a handful of loops over the activations, forward and backward.
+norm ~55 ms, of ~850 ms). Here the projections are element-wise products and sums over the few inputs of each
+output, which inductor turns into a handful of loops over the activations, forward and backward; the gates read
+the projections' inputs through weights folded through the blocks; the norm is a layer norm over each head.
 
 The package's own modules stay the plain path (``kernel="torch"``); the tests hold the two together, outputs and
 gradients.
