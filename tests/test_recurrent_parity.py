@@ -156,7 +156,7 @@ def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients():
     torch.manual_seed(0)
     eager = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8)).double()
     compiled = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8, kernel="compiled")).double()
-    x = torch.randn(2, 20, 16, dtype=torch.float64)  # chunks of 8, 8 and 4 tokens
+    x = torch.randn(2, 20, 16, dtype=torch.float64)  # 2 chunks of 8 at once (chunks_in_parallel), then 4 tokens
     assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.C"].square().sum(),
                            tol=1e-9, grad_rtol=1e-8, grad_atol=1e-10)
 
