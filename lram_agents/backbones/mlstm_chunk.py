@@ -113,25 +113,31 @@ def mlstm_chunkwise(
     ~2,000 ms per step).
     """
     output, state_after = (compiled_fn(chunk_output), compiled_fn(final_state)) if compiled else (chunk_output, final_state)
-    if q.shape[-2] <= chunk_size:  # an inference step: no splitting
+
+    def one_chunk(q, k, v, igate, fgate, state):
         h, log_f_cum, m_last = output(q, k, v, igate, fgate, state)
         return h, state_after(k, v, igate, log_f_cum, m_last, state)
+
+    length = q.shape[-2]
+    if length <= chunk_size:  # an inference step: no splitting
+        return one_chunk(q, k, v, igate, fgate, state)
+    if compiled:  # training: the whole chunks at once, then the rest (shorter than a chunk), if any
+        whole = length // chunk_size * chunk_size
+        if whole == length:
+            return compiled_fn(chunks_in_parallel)(q, k, v, igate, fgate, state, chunk_size)
+        sizes = [whole, length - whole]
+        (q0, q1), (k0, k1), (v0, v1) = (t.split(sizes, dim=-2) for t in (q, k, v))
+        (i0, i1), (f0, f1) = (t.split(sizes, dim=-1) for t in (igate, fgate))
+        h0, state = compiled_fn(chunks_in_parallel)(q0, k0, v0, i0, f0, state, chunk_size)
+        h1, state = one_chunk(q1, k1, v1, i1, f1, state)
+        return torch.cat([h0, h1], dim=-2), state
     outputs = []
-    whole = q.shape[-2] // chunk_size * chunk_size
-    if compiled:  # training: the whole chunks at once, then the rest (if any) as one more chunk
-        parts = [t.split([whole, t.shape[dim] - whole], dim=dim) for t, dim in ((q, -2), (k, -2), (v, -2), (igate, -1), (fgate, -1))]
-        h, state = compiled_fn(chunks_in_parallel)(*(p[0] for p in parts), state, chunk_size)
-        outputs.append(h)
-        q, k, v, igate, fgate = (p[1] for p in parts)
     # split, not slice: the backward of a slice zero-fills a gradient of the whole sequence per chunk
     chunks = zip(*(t.split(chunk_size, dim=-2) for t in (q, k, v)), igate.split(chunk_size, -1), fgate.split(chunk_size, -1))
-    for q_c, k_c, v_c, i_c, f_c in chunks:
-        if q_c.shape[-2] == 0:
-            break
-        h, log_f_cum, m_last = output(q_c, k_c, v_c, i_c, f_c, state)
-        state = state_after(k_c, v_c, i_c, log_f_cum, m_last, state)
+    for parts in chunks:
+        h, state = one_chunk(*parts, state)
         outputs.append(h)
-    return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-2), state
+    return torch.cat(outputs, dim=-2), state
 
 
 def chunks_in_parallel(q, k, v, igate, fgate, state: MState | None, chunk_size: int, eps: float = 1e-6):
