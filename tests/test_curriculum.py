@@ -1,5 +1,7 @@
 """RATE's curriculum as a sampler (data.curriculum) and segment-wise training in the Trainer."""
 
+import copy
+
 import pytest
 import torch
 
@@ -7,9 +9,9 @@ from lram_agents.data import DataSource, TrajectoryDataset, TrajectorySampler
 from lram_agents.data.curriculum import CurriculumSampler, curriculum_sampler, stage_dataset
 from lram_agents.data.format import DatasetError
 from lram_agents.model import LRAMModel
-from lram_agents.segments import curriculum, segment_forward
+from lram_agents.segments import curriculum, detach_state, segment_forward
 from lram_agents.training import Trainer, TrainerConfig
-from lram_agents.training.trainer import _Objective
+from lram_agents.training.trainer import _Objective, build_optimizer
 from trajectory_helpers import tiny_config, write_dataset
 
 K = 4  # timesteps per segment
@@ -83,3 +85,42 @@ def test_the_trainer_runs_a_curriculum_segment_wise_and_resumes(tmp_path, datase
     assert resumed.step == 6 and resumed.loss == resumed.loss  # not NaN
     with pytest.raises(ValueError, match="segment_steps"):
         TrainerConfig(segment_steps=0)
+
+
+def test_update_per_segment_steps_the_optimizer_after_every_segment(tmp_path, dataset):
+    torch.manual_seed(0)
+    model = LRAMModel(tiny_config()).train()
+    reference = copy.deepcopy(model)
+    sampler = TrajectorySampler(DataSource(dataset, context=2 * K, windows="from_start"), model.config, 4, seed=0)
+    config = TrainerConfig(batch_size=4, warmup_steps=0, learning_rate=1e-2, min_learning_rate=1e-2, grad_clip=0.5, log_every=1,
+                           progress=False, segment_steps=K, update_per_segment=True)
+    trainer = Trainer(model, config, output_dir=tmp_path / "run", device="cpu")
+    trainer.fit(sampler, steps=1)
+    # by hand, as RATE's authors train: AdamW stepped after each of the window's two segments, the second
+    # segment starting from the (detached) state the first one left before its update
+    (batch,) = sampler.batch(0)
+    assert batch.mask[:, K:].any()  # both segments have targets
+    optimizer, state = build_optimizer(reference, config), None
+    for seg in (slice(0, K), slice(K, 2 * K)):
+        optimizer.zero_grad()
+        out = reference(batch.inputs.map(lambda t: t[:, seg]), state)
+        state = detach_state(out.state)
+        reference.head.loss(out.logits, batch.actions[:, seg], batch.spec, batch.mask[:, seg]).backward()
+        torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+        optimizer.step()
+    for trained, expected in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(trained, expected, atol=1e-6, rtol=1e-5)
+    assert {int(s["step"]) for s in trainer.optimizer.state.values()} == {2}  # two updates in one trainer step
+    # one update per window (the default) ends elsewhere
+    torch.manual_seed(0)
+    once = LRAMModel(tiny_config())
+    Trainer(once, TrainerConfig(**{**config.to_dict(), "update_per_segment": False}), output_dir=tmp_path / "once",
+            device="cpu").fit(sampler, steps=1)
+    assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(once.parameters(), model.parameters()))
+
+
+def test_update_per_segment_needs_segments_and_no_accumulation():
+    with pytest.raises(ValueError, match="update_per_segment.*needs segment_steps"):
+        TrainerConfig(update_per_segment=True)
+    with pytest.raises(ValueError, match="grad_accum_steps=2"):
+        TrainerConfig(update_per_segment=True, segment_steps=K, grad_accum_steps=2)

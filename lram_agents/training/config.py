@@ -27,6 +27,10 @@ class TrainerConfig:
         segment_steps: train segment-wise: every window runs as segments of K timesteps with the
             recurrent state detached between them (RATE's procedure, ``segments.segment_forward``);
             ``None`` (default): one forward over the window, gradients through all of it.
+        update_per_segment: with ``segment_steps``, one optimizer update per segment instead of one per
+            window (RATE section 3: "the model is trained on each NK full segment in N steps"; the authors'
+            T-Maze trainer steps AdamW after every segment). Each segment starts from the previous one's
+            state, detached; the learning-rate schedule still moves once per window (one trainer step).
         precision: "auto" (bf16 autocast on CUDA with bf16 support, fp32 otherwise), "fp32" or "bf16".
         seed: seeds the batches (with the step) and torch's RNG at the start of a fresh run.
         validation_fraction: share of episodes/histories held out when no validation data is given.
@@ -49,6 +53,7 @@ class TrainerConfig:
     context: int = 50
     windows: Literal["subtrajectory", "from_start", "across_episodes"] = "subtrajectory"
     segment_steps: int | None = None
+    update_per_segment: bool = False
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     validation_fraction: float = 0.0
@@ -71,6 +76,10 @@ class TrainerConfig:
                      "checkpoint_every", "keep_checkpoints", "prefetch"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         require(self.segment_steps is None or self.segment_steps >= 1, "segment_steps", self.segment_steps, "must be >= 1 or None")
+        if self.update_per_segment:
+            require(self.segment_steps is not None, "update_per_segment", self.update_per_segment, "needs segment_steps")
+            require(self.grad_accum_steps == 1, "update_per_segment", self.update_per_segment,
+                    f"updates after every segment, so it cannot accumulate micro-batches (grad_accum_steps={self.grad_accum_steps})")
         require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0")
         require(self.grad_clip > 0, "grad_clip", self.grad_clip, "must be > 0 (LRAM: 0.25)")
         require(self.windows in WINDOW_KINDS, "windows", self.windows, f"must be one of {list(WINDOW_KINDS)}")

@@ -35,7 +35,7 @@ from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.sampler import Batch, DataSource, TrajectorySampler
 from lram_agents.model import LRAMModel
 from lram_agents.preprocessing import multi_task_preprocessing
-from lram_agents.segments import segment_forward
+from lram_agents.segments import detach_state, segment_forward
 from lram_agents.serialization import CheckpointError
 from lram_agents.training import checkpoint as ckpt
 from lram_agents.training.callbacks import Callback, CallbackList
@@ -108,6 +108,8 @@ class Trainer:
                           f"(peak {cfg.learning_rate:g}) and the model barely trains; set TrainerConfig(warmup_steps=...) to a "
                           "small share of the steps (LRAM: 4,000 of 200,000)", stacklevel=2)
         self.dist = init_distributed(self.device_preference)
+        if cfg.update_per_segment and self.dist.world_size > 1:
+            raise ValueError(f"update_per_segment runs on one process; this run has {self.dist.world_size} ranks")
         if cfg.batch_size < self.dist.world_size:
             raise ValueError(f"batch_size={cfg.batch_size} is smaller than the {self.dist.world_size} ranks: every rank needs a window")
         if cfg.deterministic:
@@ -214,6 +216,8 @@ class Trainer:
 
     def _train_step(self, objective: nn.Module, micro: list[list[Batch]]) -> tuple[float, float]:
         """One optimizer step over the micro-batches; returns (global mean loss, gradient norm)."""
+        if self.config.update_per_segment:
+            return self._segment_updates(micro[0])
         device, world = self.dist.device, self.dist.world_size
         local_count = sum(float(part.mask.sum()) for parts in micro for part in parts)
         count = float(all_reduce_sum(torch.tensor([local_count], dtype=torch.float64, device=device), self.dist).item())
@@ -234,6 +238,40 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return loss, grad_norm
+
+    def _segment_updates(self, parts: list[Batch]) -> tuple[float, float]:
+        """RATE's update rule: an optimizer update per segment of K timesteps, each segment starting from the
+        state the previous one left (detached, computed before that update); the schedule moves once.
+        Returns the windows' mean loss and the mean gradient norm of the updates."""
+        parts = [p.to(self.dist.device) for p in parts]
+        states = [None] * len(parts)
+        K, T = self.config.segment_steps, max(p.mask.shape[1] for p in parts)
+        loss_sum, count, norms = 0.0, 0.0, []
+        for start in range(0, T, K):
+            self.optimizer.zero_grad(set_to_none=True)
+            summed, segment_count = torch.zeros((), device=self.dist.device), 0.0
+            for j, part in enumerate(parts):
+                if start >= part.mask.shape[1]:
+                    continue
+                seg = slice(start, start + K)
+                with self._autocast():
+                    out = self.model(part.inputs.map(lambda t: t[:, seg]), states[j])
+                states[j] = detach_state(out.state)
+                mask = part.mask[:, seg]
+                if mask.any():  # a segment of padding only (a shorter episode's tail) teaches nothing
+                    mean = self.model.head.loss(out.logits.float(), part.actions[:, seg], part.spec, mask, part.action_sizes)
+                    summed, segment_count = summed + mean * mask.sum(), segment_count + float(mask.sum())
+            if segment_count == 0:
+                continue
+            (summed / segment_count).backward()
+            norms.append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)))
+            self.optimizer.step()
+            loss_sum, count = loss_sum + float(summed.detach()), count + segment_count
+        loss = loss_sum / count if count else float("nan")
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the training loss is {loss} at step {self.step + 1}; the last checkpoint is intact")
+        self.scheduler.step()
+        return loss, sum(norms) / len(norms)
 
     def _autocast(self):
         precision, device = self.config.precision, self.dist.device
