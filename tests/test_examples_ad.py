@@ -30,7 +30,7 @@ def _configs(env: str) -> dict[str, dict]:
     return {path.stem.removeprefix(f"train_{env}_"): load_config_file(path) for path in sorted(EXAMPLES.glob(f"train_{env}_*.yaml"))}
 
 
-TOKENS = {"antdir": 6_400_000}  # training tokens per model (steps x batch x context): 12.8M unless the CPU allowed less
+TOKENS = {"antdir": 3_200_000}  # training tokens per model (steps x batch x context): 12.8M unless the CPU allowed less
 
 
 @pytest.mark.parametrize("env, state_dim, action_dim", [("reachergoal", 6, 2), ("halfcheetahvel", 17, 6), ("pushergoal", 20, 7),

@@ -171,7 +171,8 @@ def source_row(report: dict) -> str | None:
     k, n = report["keep_every"], table.shape[1]
     last = min(LAST, n)
     first, final = mean_sem(table[:, 0]), mean_sem(table[:, -last:].mean(1))
-    return (f"source algorithm on {len(curves)} hold-out tasks (its own learning, kept episodes 0, {k}, {2 * k}, ...): "
+    split = report.get("source_split", "hold-out")
+    return (f"source algorithm on {len(curves)} {split} tasks (its own learning, kept episodes 0, {k}, {2 * k}, ...): "
             f"episode 1 {first[0]:.1f} ± {first[1]:.1f}, its kept episodes {n - last + 1}-{n} "
             f"(source episodes {(n - last) * k}-{(n - 1) * k}) {final[0]:.1f} ± {final[1]:.1f}")
 
@@ -215,7 +216,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10, help="the first N hold-out tasks (default 10)")
     parser.add_argument("--episodes", type=int, default=60, help="consecutive episodes per task, memory kept")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="env (and agent) seeds")
-    parser.add_argument("--source-data", type=Path, help="the source algorithm's hold-out histories (default data/ad/<env>-holdout)")
+    parser.add_argument("--source-data", type=Path, help="the source algorithm's hold-out histories (default data/ad/<env>-holdout; "
+                        "data/ad/<env>: its training histories instead)")
     parser.add_argument("--algorithm", help="the source algorithm's name, for the plot (default: the one the data was recorded with)")
     parser.add_argument("--greedy", action="store_true", help="the bins' expected value instead of sampled actions")
     parser.add_argument("--output", type=Path, help="default: runs/ad/<env>/evaluation (evaluation-greedy with --greedy)")
@@ -242,6 +244,8 @@ def main() -> None:
     report["baselines"] = {policy: [baseline_returns(env_id, tasks, args.episodes, seed, policy) for seed in args.seeds]
                            for policy in ("zero", "random")}
     report["source"] = source_curves(source_data, args.episodes)
+    # without hold-out histories, --source-data may name the training data: the same algorithm's curve on other tasks
+    report["source_split"] = "training" if source_data.resolve() == Path(f"data/ad/{args.env}").resolve() else "hold-out"
     # read the earlier results only now, just before writing: evaluations of other models may run at the same time
     merged = {**earlier_results(output / "evaluation.json", report), **results}
     if not merged:
