@@ -116,3 +116,49 @@ def test_compiled_transformer_steps_through_a_sliding_window_with_one_graph():
         compiled = _rollout(make_step(model, compile=True), steps)
     assert (plain - compiled).abs().max().item() <= 1e-4
     assert counters["stats"]["unique_graphs"] <= 6, dict(counters["stats"])  # not one per cache length
+
+
+def test_frozen_step_equals_the_plain_step_and_follows_weight_changes():
+    """``make_step(compile=True)`` on CPU compiles the weights in as constants; after an in-place change of the
+    weights (what an optimizer step does) it recompiles unfrozen and still equals the plain step."""
+    from lram_agents.inference import FrozenStep
+
+    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    steps = random_timesteps(2, 6)
+    step = make_step(model, compile=True)
+    assert isinstance(step, FrozenStep)
+    with torch.inference_mode():
+        before = _rollout(model, steps)
+        assert (before - _rollout(step, steps)).abs().max().item() <= 1e-4
+        head = model.head.proj.weight
+        head.data.mul_(2.0)  # bypasses the version counter: the frozen constants do not see it
+        assert (before - _rollout(step, steps)).abs().max().item() <= 1e-4, "the step was not frozen"
+        assert step.frozen
+        head.data.mul_(0.5)
+    with torch.no_grad():
+        head.mul_(3.0)  # an in-place update, as an optimizer makes
+    with torch.inference_mode():
+        after = _rollout(model, steps)
+        assert (before - after).abs().max().item() > 1e-2
+        assert (after - _rollout(step, steps)).abs().max().item() <= 1e-4
+    assert not step.frozen
+
+
+def test_auto_compile_does_not_freeze_weights_that_changed_while_acting(monkeypatch):
+    """Online fine-tuning changes the weights between steps: the auto-compiled step is then not frozen, which
+    would only cost a second compile at the next change."""
+    import lram_agents.inference as inference
+
+    monkeypatch.setattr(inference, "AUTO_COMPILE_AFTER", 1)
+    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    step = inference.StepFunction(model)
+    steps = random_timesteps(2, 1)
+    with torch.inference_mode():
+        step(steps)
+    with torch.no_grad():
+        model.head.proj.weight.mul_(0.5)
+    with torch.inference_mode():
+        out = step(steps)
+        torch.testing.assert_close(out.logits, model(steps).logits, atol=1e-4, rtol=1e-4)
+    assert step.compiled is not None and not isinstance(step.compiled, inference.FrozenStep)
+    assert isinstance(inference.StepFunction(model, compile=True).compiled, inference.FrozenStep)

@@ -126,12 +126,19 @@ def linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     sent the Transformer's attention down a path 4x slower at 25,600 cached timesteps.
     """
     rows = x.numel() // x.shape[-1]
-    if rows > SMALL_ROWS or x.device.type != "cpu" or torch.is_grad_enabled():
+    if rows > SMALL_ROWS or x.device.type != "cpu" or torch.is_grad_enabled() or _frozen_compile():
         return layer(x)
     y = torch.mm(layer.weight, x.reshape(rows, -1).t()).t()
     if layer.bias is not None:
         y = y + layer.bias  # keeps the transposed layout
     return y.contiguous().view(*x.shape[:-1], -1)  # row-major, as layer(x) returns it
+
+
+def _frozen_compile() -> bool:
+    """True while inductor traces a step with its weights as constants (:func:`lram_agents.inference.make_step`,
+    ``freeze=True``): it packs the weights of plain ``layer(x)`` calls for its own GEMM kernels, which stream
+    them faster than either MKL orientation; the transposed product would hide the linear layer from it."""
+    return torch.compiler.is_compiling() and torch._inductor.config.freezing
 
 
 @functools.cache
