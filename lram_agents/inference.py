@@ -7,7 +7,10 @@ the same signature that can be
   CPU; the Transformer attends over its whole preallocated cache so that its shapes stay the same, and
   slides its window outside the graph). It fuses the few hundred small element-wise ops of a step: the
   zoo's T-Maze xLSTM acts in 0.43 ms instead of 1.2 ms; a 16M xLSTM [1:0] step at batch 1 goes from
-  ~5.2x to ~3.3x its floor, the bytes it reads over the measured read bandwidth (``benchmarks/latency.py``). Compiling takes seconds to tens of seconds, so agents compile
+  ~5.2x to ~3.3x its floor, the bytes it reads over the measured read bandwidth (``benchmarks/latency.py``).
+  On CPU the weights are compiled in as constants (:class:`FrozenStep`): another 0.73x (xLSTM [1:0]) and 0.61x
+  (Mamba) of the step's time at batch 1 of the 16M preset, no change at batch 16. Compiling takes seconds to
+  tens of seconds (a 16M model's frozen step: 60-95 s, most of it timing GEMM kernels), so agents compile
   only after :data:`AUTO_COMPILE_AFTER` steps by default. On CUDA, ``mode="reduce-overhead"`` adds CUDA graphs.
 * run with bf16 weights (``precision="bf16"``): linear layers keep bf16 weights and run under
   autocast; recurrent state and element-wise math stay fp32. It halves the bytes streamed per step;
@@ -72,8 +75,9 @@ class FrozenStep:
     """The compiled step with the model's weights compiled in as constants (inductor's ``freezing``).
 
     Constants let inductor pack the weights once for its own GEMM kernels and fold what depends on weights
-    only. 16M preset, one thread, batch 1, caches flushed, CPU time of a step interleaved with the unfrozen
-    compiled one in one run: xLSTM [1:0] 0.68x, Mamba 0.63x of its time (``benchmarks/latency.py`` has the floor).
+    only. 16M preset, one thread, caches flushed, CPU time of a step interleaved with the unfrozen compiled one
+    in one run (2026-11-30): batch 1 xLSTM [1:0] 0.73x / 0.77x (two runs), Mamba 0.61x; batch 16 0.95x / 1.03x and
+    0.99x (the GEMMs there are compute-bound either way). ``benchmarks/latency.py`` has the floor.
 
     Freezing reads the weights when it compiles. Every call therefore compares the parameters' version counters
     (bumped by every in-place change: an optimizer step, ``load_state_dict``) with those it compiled with; after

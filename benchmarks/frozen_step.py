@@ -1,0 +1,58 @@
+"""The frozen compiled step against the unfrozen one, interleaved in one process (CPU time, caches flushed).
+
+    python benchmarks/frozen_step.py --model xlstm-1:0 --batch 1     # 16M preset; ~2 minutes, most of it compiling
+
+Prints each variant's median CPU and wall time per step and its ratio to the unfrozen step
+(:class:`lram_agents.inference.FrozenStep`; ``benchmarks/latency.py`` has the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from lram_agents.benchmark import CacheFlusher, benchmark_models, filled_state, step_inputs
+from lram_agents.inference import make_step
+from lram_agents.model import LRAMModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="xlstm-1:0", help="xlstm-1:0, xlstm-7:1, mamba or transformer")
+    parser.add_argument("--size", default="16m")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--context", type=int, default=1600, help="timesteps the state holds")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = LRAMModel(benchmark_models(args.size)[args.model]).eval()
+    inputs, flush = step_inputs(args.batch), CacheFlusher()
+    variants = {"unfrozen": False, "frozen": True}
+    steps, states, cpu, wall = {}, {}, {v: [] for v in variants}, {v: [] for v in variants}
+    with torch.inference_mode():
+        for name, freeze in variants.items():
+            steps[name], states[name] = make_step(model, compile=True, freeze=freeze), filled_state(model, args.batch, args.context)
+            begin = time.perf_counter()
+            out = steps[name](inputs, states[name])
+            error = (out.logits - model(inputs, states[name]).logits).abs().max().item()
+            print(f"{name}: compiled in {time.perf_counter() - begin:.0f} s, |logits - plain| {error:.1e}")
+        for _ in range(args.rounds):
+            for name in variants:
+                for _ in range(6):
+                    flush()
+                    begin, begin_cpu = time.perf_counter(), time.process_time()
+                    states[name] = steps[name](inputs, states[name]).state
+                    cpu[name].append(time.process_time() - begin_cpu)
+                    wall[name].append(time.perf_counter() - begin)
+    reference = np.median(cpu["unfrozen"])
+    for name in variants:
+        print(f"{args.model} {args.size} batch {args.batch}, {name}: {1e3 * np.median(cpu[name]):.2f} ms CPU, "
+              f"{1e3 * np.median(wall[name]):.2f} ms wall per step ({np.median(cpu[name]) / reference:.2f}x the unfrozen CPU time)")
+
+
+if __name__ == "__main__":
+    main()
