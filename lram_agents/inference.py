@@ -77,12 +77,13 @@ class FrozenStep:
     Constants let inductor pack the weights once for its own GEMM kernels and fold what depends on weights
     only. 16M preset, one thread, caches flushed, CPU time of a step interleaved with the unfrozen compiled one
     in one run (2026-11-30): batch 1 xLSTM [1:0] 0.73x / 0.77x (two runs), Mamba 0.61x; batch 16 0.95x / 1.03x and
-    0.99x (the GEMMs there are compute-bound either way). ``benchmarks/latency.py`` has the floor.
+    0.99x (``benchmarks/frozen_step.py``; ``benchmarks/latency.py`` has the floor).
 
     Freezing reads the weights when it compiles. Every call therefore compares the parameters' version counters
     (bumped by every in-place change: an optimizer step, ``load_state_dict``) with those it compiled with; after
     a change the step is compiled again without freezing, so it always equals ``model(...)``. Only grad-free calls
     freeze (``torch.no_grad`` or ``inference_mode``, as :class:`lram_agents.Agent` acts); others compile unfrozen.
+    Changes that bypass the version counters (through ``param.data``) are not seen: the step keeps the old weights.
     """
 
     def __init__(self, model: LRAMModel):
