@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from lram_agents.benchmark import CacheFlusher, benchmark_models, filled_state, step_inputs
+from lram_agents.benchmark import CacheFlusher, _timed, benchmark_models, filled_state, step_inputs
 from lram_agents.inference import make_step
 from lram_agents.model import LRAMModel
 
@@ -42,12 +42,12 @@ def main() -> None:
             print(f"{name}: compiled in {time.perf_counter() - begin:.0f} s, |logits - plain| {error:.1e}")
         for _ in range(args.rounds):
             for name in variants:
-                for _ in range(6):
-                    flush()
-                    begin, begin_cpu = time.perf_counter(), time.process_time()
+                def one_step(name=name):
                     states[name] = steps[name](inputs, states[name]).state
-                    cpu[name].append(time.process_time() - begin_cpu)
-                    wall[name].append(time.perf_counter() - begin)
+
+                round_wall, round_cpu = _timed(one_step, 6, flush)
+                wall[name] += list(round_wall)
+                cpu[name] += list(round_cpu)
     reference = np.median(cpu["unfrozen"])
     for name in variants:
         print(f"{args.model} {args.size} batch {args.batch}, {name}: {1e3 * np.median(cpu[name]):.2f} ms CPU, "

@@ -60,9 +60,9 @@ def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32"
     return step
 
 
-def weights_version(model: nn.Module) -> int:
+def weights_version(parameters) -> int:
     """The sum of the parameters' version counters: it grows with every in-place change of a weight."""
-    return sum(p._version for p in model.parameters())
+    return sum(p._version for p in parameters)
 
 
 #: Weights from this size on get inductor's own GEMM kernels in a frozen step (``max_autotune`` with its C++ GEMM
@@ -96,14 +96,12 @@ class FrozenStep:
                             autotune_num_choices_displayed=0, max_autotune_report_choices_stats=False)  # quietly
         self.settings = torch._inductor.config.patch(settings)
         self.step: StepFn = torch.compile(model, options=compile_options("cpu"))
-        self.frozen, self.version = True, self._weights_version()
-
-    def _weights_version(self) -> int:
-        return sum(p._version for p in self.parameters)  # a cached list: model.parameters() costs ~0.1 ms
+        self.frozen, self.version = True, weights_version(self.parameters)
 
     def __call__(self, steps: Timesteps, state: State | None = None, episode_start: torch.Tensor | None = None) -> ModelOutput:
-        if self.frozen and self._weights_version() != self.version:
-            self.frozen, self.step = False, torch.compile(self.model, options=compile_options("cpu"))
+        # the cached list: walking model.parameters() costs ~0.1 ms a call
+        if self.frozen and weights_version(self.parameters) != self.version:
+            self.frozen, self.step = False, make_step(self.model, compile=True, freeze=False)
         if not self.frozen:
             return self.step(steps, state, episode_start)
         with self.settings:  # inductor reads its settings when it (re)compiles, which may happen at any call
@@ -151,14 +149,14 @@ class StepFunction:
         self.model, self.mode, self.precision = model, compile, precision
         self.plain = make_step(model, compile=False, precision=precision)
         self.compiled: StepFn | None = make_step(model, compile=True, precision=precision) if compile is True else None
-        self.calls, self.version_at_start = 0, weights_version(model)
+        self.calls, self.version_at_start = 0, weights_version(model.parameters())
 
     def __call__(self, steps: Timesteps, state: State | None = None, episode_start: torch.Tensor | None = None) -> ModelOutput:
         self.calls += 1
         if self.compiled is None and self.mode == "auto" and self.calls > AUTO_COMPILE_AFTER:
             # weights that changed while acting (online fine-tuning) will change again: freezing them would only
             # buy a second compile at the next change
-            static = weights_version(self.model) == self.version_at_start
+            static = weights_version(self.model.parameters()) == self.version_at_start
             self.compiled = make_step(self.model, compile=True, precision=self.precision, freeze=static)
         if self.compiled is None:
             return self.plain(steps, state, episode_start)
