@@ -43,7 +43,8 @@ class AgentMemory:
     """What an agent carries from one call to the next for N envs.
 
     The Transformer's KV cache is preallocated and written in place (copying it every step would
-    cost as much as attending over it), so the ``model_state`` of a snapshot taken from
+    cost as much as attending over it), and a compiled xLSTM step updates its matrix memory in place
+    (one pass over it instead of a read and a fresh write), so the ``model_state`` of a snapshot taken from
     :attr:`Agent.memory` is advanced by the agent's next step. Handing the *latest* snapshot back
     (what the Stable-Baselines3 adapter does) is always right; to rewind to an older one later,
     keep ``memory.clone()``.
@@ -325,7 +326,9 @@ class Agent:
         fresh = starts & ~(memory.acted & self.keep_memory)  # rows at an empty start: r_{t-1} = 0, no a_{t-1}
         prev_rewards = self._previous_rewards(rewards, n, needed=active & ~fresh)
         with torch.inference_mode():
-            new = self._step(memory, states, prev_rewards, starts, fresh, forget, deterministic)
+            # a step that updates the state in place would leave no old rows to keep: it gets a copy
+            stepped = memory.clone() if self._step_fn.donates_state and not active.all() else memory
+            new = self._step(stepped, states, prev_rewards, starts, fresh, forget, deterministic)
             if not active.all():
                 new = self._keep(memory, new, ~active)
         self._memory, self._pending_start = new, False

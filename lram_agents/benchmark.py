@@ -303,7 +303,7 @@ def measure(name: str, model: LRAMModel, kind: str, batch: int, context: int, st
         note = f"skipped: the state needs {need / 2**30:.1f} GiB > budget {memory_budget / 2**30:.1f} GiB"
         return Measurement(kind, label, batch, context, float("nan"), float("nan"), float("nan"), need / 2**20, float("nan"), note)
     state = filled_state(model, batch, context, fill)
-    step = make_step(model, compile=compile, precision=precision)
+    step = make_step(model, compile=compile, precision=precision, donate_state=compile)  # as an agent steps
     times, cpu, floor = time_step_and_floor(step, model, state, batch, context, steps, flush)
     m = Measurement(kind, label, batch, context, 1e3 * np.median(times), 1e3 * np.percentile(times, 95), 1e3 * np.median(floor),
                     state_bytes(state, context) / 2**20, rss_mb(), cpu_ms=1e3 * float(np.median(cpu)))

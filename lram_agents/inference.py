@@ -29,6 +29,7 @@ import torch._inductor.config
 from torch import nn
 
 from lram_agents.backbones import State
+from lram_agents.backbones.base import donating_state
 from lram_agents.model import LRAMModel, ModelOutput, Timesteps
 
 StepFn = Callable[..., ModelOutput]
@@ -36,7 +37,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32", "bf16"] = "fp32",
-              mode: str | None = None, freeze: bool = True) -> StepFn:
+              mode: str | None = None, freeze: bool = True, donate_state: bool = False) -> StepFn:
     """``step(steps, state=None, episode_start=None) -> ModelOutput``, equal to ``model(...)``.
 
     Args:
@@ -45,6 +46,9 @@ def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32"
         mode: ``torch.compile`` mode, e.g. ``"reduce-overhead"`` for CUDA graphs.
         freeze: with ``compile`` on CPU in fp32, compile the weights in as constants (:class:`FrozenStep`);
             the step stays correct when they change (it recompiles without freezing).
+        donate_state: with ``compile``, the step may write the new state into the tensors of the state it is
+            given (:func:`~lram_agents.backbones.base.donating_state`), so that state must not be used again;
+            :class:`lram_agents.Agent` steps this way. The plain path never writes into its input state.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -53,11 +57,36 @@ def make_step(model: LRAMModel, compile: bool = False, precision: Literal["fp32"
         _linears_to(model, torch.bfloat16)
         step = _autocast(model, torch.bfloat16)
     if compile:
+        _allow_graphs_for_many_models()
         device_type = next(model.parameters()).device.type
         if freeze and not mode and device_type == "cpu" and precision == "fp32":
-            return FrozenStep(model)
+            return FrozenStep(model, donate_state)
         step = torch.compile(step, mode=mode) if mode else torch.compile(step, options=compile_options(device_type))
+        if donate_state:
+            step = _donating(step)
     return step
+
+
+#: Graphs ``torch.compile`` may make of one function. Every compiled step is graphs of the same
+#: ``LRAMModel.forward`` (one with and one without episode starts, per model and batch size), and dynamo's default
+#: of 8 per function let only a few agents in one process run compiled: the next ones ran eager, without a word.
+STEP_GRAPHS_PER_FUNCTION = 64
+
+
+def _allow_graphs_for_many_models() -> None:
+    import torch._dynamo.config
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, STEP_GRAPHS_PER_FUNCTION)
+
+
+def _donating(step: StepFn) -> StepFn:
+    """``step`` called inside :func:`donating_state`, where it is traced and guarded."""
+
+    def donating_step(*args, **kwargs) -> ModelOutput:
+        with donating_state():
+            return step(*args, **kwargs)
+
+    return donating_step
 
 
 def weights_version(parameters) -> int:
@@ -86,8 +115,8 @@ class FrozenStep:
     Changes that bypass the version counters (through ``param.data``) are not seen: the step keeps the old weights.
     """
 
-    def __init__(self, model: LRAMModel):
-        self.model = model
+    def __init__(self, model: LRAMModel, donate_state: bool = False):
+        self.model, self.donate_state = model, donate_state
         self.parameters = list(model.parameters())
         weight_bytes = sum(p.numel() * p.element_size() for p in self.parameters)
         settings: dict = {"freezing": True}
@@ -96,12 +125,14 @@ class FrozenStep:
                             autotune_num_choices_displayed=0, max_autotune_report_choices_stats=False)  # quietly
         self.settings = torch._inductor.config.patch(settings)
         self.step: StepFn = torch.compile(model, options=compile_options("cpu"))
+        if donate_state:
+            self.step = _donating(self.step)
         self.frozen, self.version = True, weights_version(self.parameters)
 
     def __call__(self, steps: Timesteps, state: State | None = None, episode_start: torch.Tensor | None = None) -> ModelOutput:
         # the cached list: walking model.parameters() costs ~0.1 ms a call
         if self.frozen and weights_version(self.parameters) != self.version:
-            self.frozen, self.step = False, make_step(self.model, compile=True, freeze=False)
+            self.frozen, self.step = False, make_step(self.model, compile=True, freeze=False, donate_state=self.donate_state)
         if not self.frozen:
             return self.step(steps, state, episode_start)
         with self.settings:  # inductor reads its settings when it (re)compiles, which may happen at any call
@@ -143,12 +174,15 @@ class StepFunction:
 
     A step that fails to compile (``torch.compile`` raises, e.g. without a C++ compiler) warns once and
     falls back to the plain path for good; an error the plain path raises too is the caller's and propagates.
+    The compiled step updates the state it is given in place where the backbone can (:attr:`donates_state`;
+    ``make_step``'s ``donate_state``): the caller keeps a copy of any state it still needs.
     """
 
     def __init__(self, model: LRAMModel, compile: bool | str = "auto", precision: str = "fp32"):
         self.model, self.mode, self.precision = model, compile, precision
+        self.donates_state = getattr(model.backbone, "state_donation", False)
         self.plain = make_step(model, compile=False, precision=precision)
-        self.compiled: StepFn | None = make_step(model, compile=True, precision=precision) if compile is True else None
+        self.compiled: StepFn | None = self._compile() if compile is True else None
         self.calls, self.version_at_start = 0, weights_version(model.parameters())
 
     def __call__(self, steps: Timesteps, state: State | None = None, episode_start: torch.Tensor | None = None) -> ModelOutput:
@@ -157,7 +191,7 @@ class StepFunction:
             # weights that changed while acting (online fine-tuning) will change again: freezing them would only
             # buy a second compile at the next change
             static = weights_version(self.model.parameters()) == self.version_at_start
-            self.compiled = make_step(self.model, compile=True, precision=self.precision, freeze=static)
+            self.compiled = self._compile(freeze=static)
         if self.compiled is None:
             return self.plain(steps, state, episode_start)
         try:
@@ -168,3 +202,6 @@ class StepFunction:
                           RuntimeWarning, stacklevel=3)
             self.compiled, self.mode = None, False
             return out
+
+    def _compile(self, freeze: bool = True) -> StepFn:
+        return make_step(self.model, compile=True, precision=self.precision, freeze=freeze, donate_state=self.donates_state)

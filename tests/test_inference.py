@@ -23,12 +23,24 @@ def _rollout(step, steps, reset_at=4):
 
 @pytest.mark.parametrize("backbone", ["xlstm-7:1", "transformer"])
 def test_compiled_step_equals_the_plain_step(backbone):
+    """The xLSTM's step also donates its state, as agents step: it writes the new matrix memories into the given
+    state's tensors, and still equals the plain step, which leaves its input alone."""
     model = LRAMModel(small_config(backbone)).eval()
     steps = random_timesteps(2, 8)
+    step = make_step(model, compile=True, donate_state=backbone.startswith("xlstm"))
     with torch.inference_mode():
         plain = _rollout(model, steps)
-        compiled = _rollout(make_step(model, compile=True), steps)
-    assert (plain - compiled).abs().max().item() <= 1e-4
+        compiled = _rollout(step, steps)
+        assert (plain - compiled).abs().max().item() <= 1e-4
+        if backbone.startswith("xlstm"):
+            given = step(slice_steps(steps, (slice(None), slice(0, 1)))).state
+            state = {name: t.clone() for name, t in given.items()}
+            plain = model(slice_steps(steps, (slice(None), slice(1, 2))), state)
+            assert all(torch.equal(state[name], given[name]) for name in state)
+            donated = step(slice_steps(steps, (slice(None), slice(1, 2))), given)
+            torch.testing.assert_close(donated.state, plain.state, rtol=1e-4, atol=1e-5)
+            memories = [name for name in state if name.endswith(".CT")]
+            assert memories and all(donated.state[name].data_ptr() == given[name].data_ptr() for name in memories)
 
 
 def test_bf16_weights_stay_close_to_fp32():
@@ -44,13 +56,19 @@ def test_bf16_weights_stay_close_to_fp32():
     assert (plain.argmax(-1) == bf16.argmax(-1)).float().mean() >= 0.9
 
 
-def test_agent_with_the_compiled_step_acts_like_the_plain_agent():
-    model = LRAMModel(small_config("transformer")).eval()
+@pytest.mark.parametrize("backbone", ["transformer", "xlstm-1:0"])
+def test_agent_with_the_compiled_step_acts_like_the_plain_agent(backbone):
+    """Also with envs that sit out a step (``active``): the xLSTM's compiled step updates the state in place, so the
+    agent must hand it a copy to put those rows back."""
+    model = LRAMModel(small_config(backbone)).eval()
     spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
     obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
     plain, fast = Agent(model, None, *spaces), Agent(model, None, *spaces, compile=True)
-    for o in obs:
-        assert np.array_equal(plain.act_batch(o, [0.1] * 3), fast.act_batch(o, [0.1] * 3))
+    assert fast._step_fn.donates_state == (backbone == "xlstm-1:0")
+    for t, o in enumerate(obs):
+        active = np.array([True, t % 2 == 0, True])
+        assert np.array_equal(plain.act_batch(o, [0.1] * 3, active=active), fast.act_batch(o, [0.1] * 3, active=active))
+        torch.testing.assert_close(fast.memory.model_state, plain.memory.model_state, rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_precision_is_named():

@@ -158,7 +158,7 @@ def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients(len
     eager = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8)).double()
     compiled = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8, kernel="compiled")).double()
     x = torch.randn(2, length, 16, dtype=torch.float64)
-    assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.C"].square().sum(),
+    assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.CT"].square().sum(),
                            tol=1e-9, grad_rtol=1e-8, grad_atol=1e-10)
 
 

@@ -18,8 +18,9 @@ rows can be selected, reset and checkpointed without knowing the backbone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
 import torch
 
@@ -139,6 +140,27 @@ def _frozen_compile() -> bool:
     ``freeze=True``): it packs the weights of plain ``layer(x)`` calls for its own GEMM kernels, which stream
     them faster than either MKL orientation; the transposed product would hide the linear layer from it."""
     return torch.compiler.is_compiling() and torch._inductor.config.freezing
+
+
+_state_donated = False  # read while torch.compile traces, so a step's graph is traced with the setting it runs with
+
+
+@contextlib.contextmanager
+def donating_state() -> Iterator[None]:
+    """Within this context a *compiled* step may write the new recurrent state into the tensors of the state it
+    was given (the xLSTM's matrix memory: one pass over it instead of a read and a fresh write). The caller must
+    not use the old state afterwards. :func:`lram_agents.inference.make_step` enters it with ``donate_state``."""
+    global _state_donated
+    before, _state_donated = _state_donated, True
+    try:
+        yield
+    finally:
+        _state_donated = before
+
+
+def state_is_donated() -> bool:
+    """True inside :func:`donating_state` while torch.compile traces a step."""
+    return _state_donated and torch.compiler.is_compiling()
 
 
 @functools.cache

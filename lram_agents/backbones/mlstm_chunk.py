@@ -11,6 +11,12 @@ with log-space gates and the stabiliser m_t = max over all log weights contribut
 An *empty* state has m = -inf, so nothing from before the chunk contributes; this matches the
 package's parallel form exactly. (The package's own ``step`` starts from m = 0, which changes the
 e^{-m} floor slightly on the first tokens.)
+
+The matrix memory is kept transposed, C^T = sum_t v_t k_t^T (rows indexed by the value dimension): the
+readout C^T q is then one contiguous dot product per row, the same row-by-row pass over the memory as its
+update, so a compiled step that may update the state in place (:func:`lram_agents.backbones.base.donating_state`)
+reads and writes each row once, in one loop (16M xLSTM [1:0], batch 16, one block's 16.8 MB memory, one thread:
+3.1 ms against 14.4 ms for a matmul readout and a separate update of C).
 """
 
 from __future__ import annotations
@@ -21,12 +27,17 @@ import torch
 import torch.nn.functional as F
 
 from lram_agents.backbones.base import compiled as compiled_fn
+from lram_agents.backbones.base import state_is_donated
 
-MState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # C (B,NH,DH,DH), n (B,NH,DH), m (B,NH)
+MState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # C^T (B,NH,DHv,DHk), n (B,NH,DHk), m (B,NH)
+
+#: Chunks of up to this many tokens (an inference step's 1-3 tokens per timestep) are written token by token when
+#: compiled, as element-wise sums inductor fuses into passes over the memory.
+STEP_TOKENS = 8
 
 
 def empty_mlstm_state(batch: int, heads: int, head_dim: int, device=None, dtype=None) -> MState:
-    """C = 0, n = 0, m = -inf: a state that contributes nothing."""
+    """C^T = 0, n = 0, m = -inf: a state that contributes nothing."""
     c = torch.zeros(batch, heads, head_dim, head_dim, device=device, dtype=dtype)
     n = torch.zeros(batch, heads, head_dim, device=device, dtype=dtype)
     m = torch.full((batch, heads), float("-inf"), device=device, dtype=dtype)
@@ -45,7 +56,7 @@ def chunk_output(q, k, v, igate, fgate, state: MState | None, eps: float = 1e-6)
     log_w = log_w.masked_fill(future, float("-inf"))
     m = log_w.amax(-1)  # (B,NH,L)
     if state is not None:
-        c0, n0, m0 = state
+        ct0, n0, m0 = state
         log_w0 = log_f_cum + m0.unsqueeze(-1)  # weight of the carried state at token t
         m = torch.maximum(m, log_w0)
     scores = (q @ k.transpose(-1, -2)) * torch.exp(log_w - m.unsqueeze(-1))  # (B,NH,L,L)
@@ -53,7 +64,7 @@ def chunk_output(q, k, v, igate, fgate, state: MState | None, eps: float = 1e-6)
     den = scores.sum(-1)
     if state is not None:
         w0 = torch.exp(log_w0 - m)  # (B,NH,L)
-        num = num + w0.unsqueeze(-1) * (q @ c0)
+        num = num + w0.unsqueeze(-1) * _readout(q, ct0)
         den = den + w0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
     h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
     return h, log_f_cum, m[..., -1]
@@ -66,32 +77,39 @@ def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
     kw = k * w.unsqueeze(-1)
     n = kw.sum(-2)  # (B,NH,DH)
     if state is None:
-        return kw.transpose(-1, -2) @ v, n, m_last
-    c0, n0, m0 = state
+        return v.transpose(-1, -2) @ kw, n, m_last
+    ct0, n0, m0 = state
     w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
-    return _decay_and_add(c0, w0, kw, v), n + w0[..., None] * n0, m_last
+    return _decay_and_add(ct0, w0, kw, v), n + w0[..., None] * n0, m_last
 
 
-#: Largest state (elements of C) whose compiled update is inductor's fused element-wise sum. Above it the matmul
-#: form is faster: 16M xLSTM [1:0] compiled step, 3 tokens, one thread: batch 1 (262K elements per block) 10.3 ms
-#: fused vs 12.0 ms matmul; batch 16 (4.2M) 133 ms fused vs 103 ms matmul.
-FUSED_UPDATE_MAX_ELEMENTS = 2**20
+def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
+    """C^T q_t for each query of the chunk: (B,NH,L,DHk), (B,NH,DHv,DHk) -> (B,NH,L,DHv). Compiled, for a step's
+    few tokens, one dot product per row of C^T and token: a reduction along the rows that inductor runs in the same
+    loop as the update of those rows (MKL's matmul of 3 rows read the memory at a third of the bandwidth)."""
+    if torch.compiler.is_compiling() and q.shape[-2] <= STEP_TOKENS:
+        return torch.stack([(q[..., t, None, :] * ct).sum(-1) for t in range(q.shape[-2])], dim=-2)
+    return q @ ct.transpose(-1, -2)
 
 
-def _decay_and_add(c0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """C = w0 C0 + sum_s kw_s v_s^T. The matrix state is the largest thing a step touches, so this is
-    one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which
-    inductor fuses into a single read and write of C; in eager mode the decayed C is written once and the
-    new outer products are added to it in place (``baddbmm`` into a fresh tensor would first copy its input:
-    at batch 16 of the 16M preset that copy took as long as the rest of the update)."""
-    if torch.compiler.is_compiling() and kw.shape[-2] <= 8 and c0.numel() <= FUSED_UPDATE_MAX_ELEMENTS:
-        return w0[..., None, None] * c0 + (kw.unsqueeze(-1) * v.unsqueeze(-2)).sum(-3)
-    c = w0[..., None, None] * c0
-    if not c.requires_grad:  # inference: in place, on the tensor just made
-        c.flatten(0, 1).baddbmm_(kw.transpose(-1, -2).flatten(0, 1), v.flatten(0, 1))
-        return c
-    c = torch.baddbmm(c.flatten(0, 1), kw.transpose(-1, -2).flatten(0, 1), v.flatten(0, 1))
-    return c.view_as(c0)
+def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """C^T = w0 C0^T + sum_s v_s kw_s^T. The matrix state is the largest thing a step touches, so this is
+    one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which inductor
+    fuses into a single read and write of each row, written back into ``ct0`` when the state is donated; in
+    eager mode the decayed memory is written once and the new outer products are added to it in place
+    (``baddbmm`` into a fresh tensor would first copy its input: at batch 16 of the 16M preset that copy took as
+    long as the rest of the update)."""
+    if torch.compiler.is_compiling() and kw.shape[-2] <= STEP_TOKENS:
+        ct = w0[..., None, None] * ct0
+        for s in range(kw.shape[-2]):
+            ct = ct + v[..., s, :, None] * kw[..., s, None, :]
+        return ct0.copy_(ct) if state_is_donated() else ct
+    ct = w0[..., None, None] * ct0
+    if not ct.requires_grad:  # inference: in place, on the tensor just made
+        ct.flatten(0, 1).baddbmm_(v.transpose(-1, -2).flatten(0, 1), kw.flatten(0, 1))
+        return ct
+    ct = torch.baddbmm(ct.flatten(0, 1), v.transpose(-1, -2).flatten(0, 1), kw.flatten(0, 1))
+    return ct.view_as(ct0)
 
 
 def mlstm_chunkwise(
@@ -163,22 +181,22 @@ def chunks_in_parallel(q, k, v, igate, fgate, state: MState | None, chunk_size: 
     a = log_u.amax(-1)
     run_max = torch.cummax(a - g_cum, dim=-1).values
     if state is not None:
-        c0, n0, m0 = state
+        ct0, n0, m0 = state
         run_max = torch.maximum(run_max, m0.unsqueeze(-1))
     m_after = g_cum + run_max  # stabiliser of the state after each chunk (B,NH,NC)
     kw = kc * torch.exp(log_u - a.unsqueeze(-1)).unsqueeze(-1)
     log_mix = g_cum.unsqueeze(-1) - g_cum.unsqueeze(-2) + a.unsqueeze(-2) - m_after.unsqueeze(-1)  # (B,NH,NC,NC)
     earlier = torch.ones(nc, nc, dtype=torch.bool, device=q.device).tril()
     mix = torch.exp(log_mix.masked_fill(~earlier, float("-inf")))
-    c_after = (mix @ (kw.transpose(-1, -2) @ vc).flatten(-2)).view(B, NH, nc, DH, -1)
+    ct_after = (mix @ (vc.transpose(-1, -2) @ kw).flatten(-2)).view(B, NH, nc, -1, DH)  # C^T after each chunk
     n_after = mix @ kw.sum(-2)
     if state is not None:
         w0 = torch.exp(g_cum + m0.unsqueeze(-1) - m_after)
-        c_after = c_after + w0[..., None, None] * c0.unsqueeze(2)
+        ct_after = ct_after + w0[..., None, None] * ct0.unsqueeze(2)
         n_after = n_after + w0[..., None] * n0.unsqueeze(2)
-        c_in, n_in, m_in = (torch.cat([s0.unsqueeze(2), s[:, :, :-1]], dim=2) for s0, s in ((c0, c_after), (n0, n_after), (m0, m_after)))
+        ct_in, n_in, m_in = (torch.cat([s0.unsqueeze(2), s[:, :, :-1]], dim=2) for s0, s in ((ct0, ct_after), (n0, n_after), (m0, m_after)))
     else:  # the empty state enters the first chunk: C = 0, m = -inf
-        c_in = F.pad(c_after[:, :, :-1], (0, 0, 0, 0, 1, 0))
+        ct_in = F.pad(ct_after[:, :, :-1], (0, 0, 0, 0, 1, 0))
         n_in = F.pad(n_after[:, :, :-1], (0, 0, 1, 0))
         m_in = F.pad(m_after[..., :-1], (1, 0), value=float("-inf"))
     # outputs: the chunk's own tokens plus the state entering it, as in chunk_output
@@ -189,7 +207,7 @@ def chunks_in_parallel(q, k, v, igate, fgate, state: MState | None, chunk_size: 
     m = torch.maximum(log_w.amax(-1), log_w0)
     scores = (qc @ kc.transpose(-1, -2)) * torch.exp(log_w - m.unsqueeze(-1))
     w0 = torch.exp(log_w0 - m)
-    num = scores @ vc + w0.unsqueeze(-1) * (qc @ c_in)
+    num = scores @ vc + w0.unsqueeze(-1) * (qc @ ct_in.transpose(-1, -2))
     den = scores.sum(-1) + w0 * (qc @ n_in.unsqueeze(-1)).squeeze(-1)
     h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
-    return h.view(B, NH, L, -1), (c_after[:, :, -1], n_after[:, :, -1], m_after[..., -1])
+    return h.view(B, NH, L, -1), (ct_after[:, :, -1], n_after[:, :, -1], m_after[..., -1])

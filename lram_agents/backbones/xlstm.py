@@ -28,7 +28,7 @@ from xlstm import (
 from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
 from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
-from lram_agents.backbones.mlstm_projections import normed_gated_output, qkv_and_gates
+from lram_agents.backbones.mlstm_projections import headwise_linear, normed_gated_output, qkv_and_gates
 from lram_agents.backbones.slstm import slstm_layer_forward
 from lram_agents.config_utils import require
 
@@ -121,6 +121,10 @@ def _weights(*modules: nn.Module) -> list[torch.Tensor | None]:
 class XLSTMBackbone(nn.Module):
     """xLSTM block stack with a state-carrying forward: ``forward(x, state) -> (y, state)``."""
 
+    #: A compiled step inside :func:`~lram_agents.backbones.base.donating_state` writes the new matrix memories
+    #: into the given state's tensors (:mod:`lram_agents.backbones.mlstm_chunk`).
+    state_donation = True
+
     def __init__(self, config: XLSTMConfig):
         super().__init__()
         self.config = config
@@ -142,7 +146,7 @@ class XLSTMBackbone(nn.Module):
             else:
                 inner, heads = layer.config._inner_embedding_dim, layer.config.num_heads
                 c, n, m = empty_mlstm_state(batch_size, heads, inner // heads, device, dtype)
-                state.update({f"{i}.C": c, f"{i}.n": n, f"{i}.m": m})
+                state.update({f"{i}.CT": c, f"{i}.n": n, f"{i}.m": m})  # CT: the memory C transposed
                 state[f"{i}.conv"] = torch.zeros(batch_size, self.config.conv1d_kernel_size - 1, inner, device=device, dtype=dtype)
         return state
 
@@ -170,8 +174,8 @@ class XLSTMBackbone(nn.Module):
         x_conv, out[f"{i}.conv"] = causal_conv(layer.conv1d.conv, x_mlstm, conv_state, compiled)
         x_conv = layer.conv_act_fn(x_conv)
         q, k, v, igate, fgate = self._qkv_and_gates(layer, x_conv, x_mlstm, compiled)
-        mstate = (state[f"{i}.C"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
-        h, (out[f"{i}.C"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
+        mstate = (state[f"{i}.CT"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
+        h, (out[f"{i}.CT"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
             q, k, v, igate, fgate, mstate, self.config.mlstm_chunk_size, compiled
         )
         if compiled:
@@ -189,7 +193,13 @@ class XLSTMBackbone(nn.Module):
         cell, heads = layer.mlstm_cell, layer.config.num_heads
         if compiled:
             return qkv_and_gates(x_conv, x_mlstm, heads, *_weights(layer.q_proj, layer.k_proj, layer.v_proj, cell.igate, cell.fgate))
-        q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
+        if torch.compiler.is_compiling():
+            # a compiled step: the block-diagonal projections as product-sums, whose outputs inductor writes row-major;
+            # the package's einsum leaves them in its batched matmul's block-major layout, and the loop over the matrix
+            # memory that reads k and v then ran scalar (16M xLSTM, batch 16: ~4x slower)
+            q, k, v = (headwise_linear(x, p.weight, p.bias) for x, p in ((x_conv, layer.q_proj), (x_conv, layer.k_proj), (x_mlstm, layer.v_proj)))
+        else:
+            q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
         gate_in = torch.cat([q, k, v], dim=-1)
         igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
         fgate = cell.fgate(gate_in).transpose(1, 2)

@@ -41,6 +41,7 @@ class FiniteLogits:
 
     def __init__(self, step_fn):
         self.step_fn, self.bad = step_fn, 0
+        self.donates_state = step_fn.donates_state
 
     def __call__(self, *args, **kwargs):
         out = self.step_fn(*args, **kwargs)
