@@ -12,6 +12,8 @@ the same signature that can be
   (Mamba) of the step's time at batch 1 of the 16M preset, no change at batch 16. Compiling takes seconds to
   tens of seconds (a 16M model's frozen step: 60-95 s, most of it timing GEMM kernels), so agents compile
   only after :data:`AUTO_COMPILE_AFTER` steps by default. On CUDA, ``mode="reduce-overhead"`` adds CUDA graphs.
+  With ``donate_state`` (as agents step) the compiled xLSTM step writes its new matrix memories into the state it
+  was given, reading and updating each row of the memory in one pass (:mod:`lram_agents.backbones.mlstm_chunk`).
 * run with bf16 weights (``precision="bf16"``): linear layers keep bf16 weights and run under
   autocast; recurrent state and element-wise math stay fp32. It halves the bytes streamed per step;
   whether that is faster depends on the hardware (on CPUs without fast bf16 GEMV it is not).

@@ -41,7 +41,7 @@ class FiniteLogits:
 
     def __init__(self, step_fn):
         self.step_fn, self.bad = step_fn, 0
-        self.donates_state = step_fn.donates_state
+        self.donates_state = getattr(step_fn, "donates_state", False)  # the agent asks (it copies the state it needs kept)
 
     def __call__(self, *args, **kwargs):
         out = self.step_fn(*args, **kwargs)
