@@ -83,11 +83,16 @@ def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
     return _decay_and_add(ct0, w0, kw, v), n + w0[..., None] * n0, m_last
 
 
+def _compiled_step(tokens: torch.Tensor) -> bool:
+    """True while torch.compile traces a chunk of an inference step's few tokens (dim -2 of ``tokens``)."""
+    return torch.compiler.is_compiling() and tokens.shape[-2] <= STEP_TOKENS
+
+
 def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
     """C^T q_t for each query of the chunk: (B,NH,L,DHk), (B,NH,DHv,DHk) -> (B,NH,L,DHv). Compiled, for a step's
     few tokens, one dot product per row of C^T and token: a reduction along the rows that inductor runs in the same
     loop as the update of those rows (MKL's matmul of 3 rows read the memory at a third of the bandwidth)."""
-    if torch.compiler.is_compiling() and q.shape[-2] <= STEP_TOKENS:
+    if _compiled_step(q):
         return torch.stack([(q[..., t, None, :] * ct).sum(-1) for t in range(q.shape[-2])], dim=-2)
     return q @ ct.transpose(-1, -2)
 
@@ -99,7 +104,7 @@ def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: tor
     eager mode the decayed memory is written once and the new outer products are added to it in place
     (``baddbmm`` into a fresh tensor would first copy its input: at batch 16 of the 16M preset that copy took as
     long as the rest of the update)."""
-    if torch.compiler.is_compiling() and kw.shape[-2] <= STEP_TOKENS:
+    if _compiled_step(kw):
         ct = w0[..., None, None] * ct0
         for s in range(kw.shape[-2]):
             ct = ct + v[..., s, :, None] * kw[..., s, None, :]
