@@ -39,6 +39,7 @@
         reward_scale: 1.0                        # default: the domain's (LRAM) scale
         target_return: 500                       # default: the best return in the data
         keep_every: 1                            # learning histories: keep every k-th episode of each (AD's k)
+        every_phase: false                       #   and with true, every offset 0..k-1 as a history of its own
         context: 50                              # default: trainer.context
         windows: subtrajectory                   # default: trainer.windows
         weight: 1.0
@@ -197,6 +198,7 @@ class DataConfig:
     tasks: dict | None = None
     top_fraction: float = 1.0
     keep_every: int = 1
+    every_phase: bool = False
 
     def __post_init__(self):
         require((self.path is None) != (self.domains is None), "path", self.path, "give exactly one of path and domains")
@@ -210,6 +212,7 @@ class DataConfig:
             require(self.split in ("train", "holdout", "all"), "split", self.split, "must be 'train', 'holdout' or 'all'")
         else:
             require(self.tasks is None, "tasks", self.tasks, "selects tasks of 'domains': give domains instead of path")
+        require(isinstance(self.every_phase, bool), "every_phase", self.every_phase, "must be true or false")
         require(self.domains is None or self.keep_every == 1, "keep_every", self.keep_every,
                 "downsamples learning histories (a path of AD data), not 'domains'")
 
@@ -312,7 +315,7 @@ def build_sources(entries: list[DataConfig], trainer: TrainerConfig) -> list[Dat
             sources += domain_sources(entry.root, entry.domains, entry.split, entry.context or trainer.context,
                                       entry.windows or trainer.windows, entry.weight, entry.tasks, entry.top_fraction)
             continue
-        dataset = every_kth_episode(TrajectoryDataset(entry.path, domain=entry.domain), entry.keep_every)
+        dataset = every_kth_episode(TrajectoryDataset(entry.path, domain=entry.domain), entry.keep_every, entry.every_phase)
         dataset = top_episodes(dataset, entry.top_fraction)
         given = {k: getattr(entry, k) for k in ("reward_scale", "target_return") if getattr(entry, k) is not None}
         preprocessing = dataclasses.replace(dataset.preprocessing(), **given)  # validated again by __post_init__

@@ -93,5 +93,10 @@ def test_every_kth_episode_downsamples_each_history_in_order_at_load_time(tmp_pa
     by_history = {int(h): sorted(kept.table.episode_index[kept.table.history_id == h].tolist()) for h in (0, 1)}
     assert by_history == {0: [0, 3, 6], 1: [0, 3, 6]}  # 7 episodes of 50 per history: the 1st, 4th and 7th
     assert every_kth_episode(dataset, 1) is dataset
+    phases = every_kth_episode(dataset, 3, every_phase=True)
+    by_history = {int(h): phases.table.episode_index[rows].tolist() for h, rows in
+                  ((phases.table.history_id[rows[0]], rows) for rows in phases.histories())}
+    assert by_history == {0: [0, 3, 6], 1: [1, 4], 2: [2, 5], 3: [0, 3, 6], 4: [1, 4], 5: [2, 5]}
+    assert sorted(set(dataset.table.history_id.tolist())) == [0, 1]  # the view relabels, the source keeps its ids
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         every_kth_episode(dataset, 0)

@@ -11,20 +11,31 @@ from lram_agents.data.dataset import TrajectoryDataset
 TIE_BREAK_SEED = 0
 
 
-def every_kth_episode(dataset: TrajectoryDataset, k: int) -> TrajectoryDataset:
+def every_kth_episode(dataset: TrajectoryDataset, k: int, every_phase: bool = False) -> TrajectoryDataset:
     """Algorithm Distillation's downsampling, applied at load time: of each learning history (episodes in
     ``episode_index`` order) keep the 1st, (k+1)-th, (2k+1)-th ... episode.
 
     Histories recorded with ``keep_every=r`` and loaded with ``k`` train like histories recorded with
     ``keep_every=r*k``: one recording serves several downsampling rates. ``k = 1`` keeps everything.
     Episodes outside any history (``history_id == -1``) are kept. The result is a view sharing the files.
+
+    With ``every_phase``, each of the k offsets (episodes p, p+k, p+2k ... for p < k) becomes a history of
+    its own (``history_id = k * old + p``): every episode is kept, in k times as many downsampled histories
+    that improve as fast per episode as the first one alone.
     """
     if not (isinstance(k, (int, np.integer)) and k >= 1):
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     if k == 1:
         return dataset
-    rows = np.sort(np.concatenate([history[::k] for history in dataset.histories()]))
-    return dataset.subset(rows, name=f"{dataset.name}[every {k}th episode of each history: {rows.size} of {len(dataset.table)}]")
+    if not every_phase:
+        rows = np.sort(np.concatenate([history[::k] for history in dataset.histories()]))
+        return dataset.subset(rows, name=f"{dataset.name}[every {k}th episode of each history: {rows.size} of {len(dataset.table)}]")
+    view = dataset.subset(np.arange(len(dataset.table)), name=f"{dataset.name}[each history as {k} histories of every {k}th episode]")
+    old = dataset.table.history_id
+    for history in dataset.histories():
+        if old[history[0]] >= 0:
+            view.table.history_id[history] = k * old[history] + np.arange(history.size) % k
+    return view
 
 
 def top_episodes(dataset: TrajectoryDataset, fraction: float, per_task: bool = False) -> TrajectoryDataset:
