@@ -33,10 +33,11 @@ from lram_agents.training import TrainerConfig  # noqa: E402
 
 
 @torch.no_grad()
-def loss_by_position(model_dir: Path, data: Path, context: int, block: int, batches: int, batch_size: int, seed: int) -> list[float]:
+def loss_by_position(model_dir: Path, data: Path, context: int, block: int, batches: int, batch_size: int, seed: int,
+                     keep_every: int = 10) -> list[float]:
     """Mean action cross-entropy of each block of ``block`` window positions, over ``batches`` fixed batches."""
     model = lram_agents.load(model_dir, device="cpu", compile=False).model.eval()
-    entry = DataConfig(path=str(data), context=context, windows="across_episodes", target_return=80)
+    entry = DataConfig(path=str(data), context=context, windows="across_episodes", target_return=80, keep_every=keep_every)
     sources = build_sources([entry], TrainerConfig(batch_size=batch_size))
     sampler = TrajectorySampler(sources, model.config, batch_size, seed=seed)  # same windows for every model
     sums, counts = np.zeros(context // block), np.zeros(context // block)
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="run directories (their model/ is loaded) or model directories")
     parser.add_argument("--data", type=Path, default=Path("data/darkroom-holdout"))
     parser.add_argument("--context", type=int, default=200, help="window length in steps (the training configs': 200)")
+    parser.add_argument("--keep-every", type=int, default=10, help="downsampling of the histories (the training configs': 10)")
     parser.add_argument("--block", type=int, default=20, help="steps per reported block")
     parser.add_argument("--batches", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     curves = {}
     for run in args.runs:
         model_dir = run / "model" if (run / "model").is_dir() else run
-        curves[run.name] = loss_by_position(model_dir, args.data, args.context, args.block, args.batches, args.batch_size, args.seed)
+        curves[run.name] = loss_by_position(model_dir, args.data, args.context, args.block, args.batches, args.batch_size, args.seed,
+                                           args.keep_every)
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output / "loss_by_position.json", json.dumps({"block": args.block, "data": str(args.data), "curves": curves}, indent=2) + "\n")
     plot(curves, args.block, args.output / "loss_by_position.png")

@@ -202,7 +202,7 @@ def reproduce(run: str, facts: dict[str, dict], sampled: dict[int, dict]) -> lis
         "## Reproduce",
         "",
         "```bash",
-        "# data: PPO learning histories on the 80 training goals, every 10th episode kept (data/darkroom)",
+        "# data: PPO learning histories on the 80 training goals, whole (data/darkroom; the configs train on every 10th episode)",
         "nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml  # --shard I/N per core",
         "# train each backbone (one CPU thread each)",
         *[f"nice -n 10 lram train {fact['config']} --threads 1" for fact in facts.values()],
