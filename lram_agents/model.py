@@ -74,6 +74,17 @@ class ModelOutput(NamedTuple):
     state: State
 
 
+def dense(state: State) -> State:
+    """``state`` with every tensor contiguous (a no-op for those that are).
+
+    Every state a step takes and returns has one memory layout. A compiled step is specialised on its inputs'
+    strides, and backbones return parts of their state sliced out of larger tensors (conv windows, Mamba's last
+    scan state, the xLSTM's stabiliser) or expanded (RATE's initial memory): the second step from
+    :meth:`LRAMModel.init_state` would then be a second graph, compiled again at the same shapes.
+    """
+    return {name: tensor.contiguous() for name, tensor in state.items()}
+
+
 class LRAMModel(nn.Module):
     """Encoders + backbone + action head. See the module docstring for the token layouts."""
 
@@ -171,11 +182,11 @@ class LRAMModel(nn.Module):
             state = self.backbone.reset_state(state if state is not None else self.init_state(B), episode_start)
         y, state = self.backbone(tokens, state)
         action_tokens = y.reshape(B, T, self.config.tokens_per_step, -1)[:, :, -1]  # output at the last token
-        return ModelOutput(self.head(action_tokens), state)
+        return ModelOutput(self.head(action_tokens), dense(state))
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
         """The empty recurrent state (or KV cache) for ``batch_size`` sequences."""
-        return self.backbone.init_state(batch_size, device, dtype)
+        return dense(self.backbone.init_state(batch_size, device, dtype))
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """Empty the rows of ``mask`` (True where an episode starts and memory is not kept)."""

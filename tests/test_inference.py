@@ -1,18 +1,33 @@
-"""The fast step (compiled, bf16) against the plain model call."""
+"""The fast step (compiled, bf16) against the plain model call.
+
+Compiling is what these tests cost (~30 s of CPU per graph here), so compiled models have two blocks
+(``compile_config``: the same step code as deeper ones) and each test compiles few graphs: a rollout
+from ``init_state`` without resets needs one.
+"""
+
+import dataclasses
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from conftest import random_timesteps, slice_steps, small_config
+from conftest import SMALL_BACKBONES, random_timesteps, slice_steps, small_config
 from lram_agents.agent import Agent
 from lram_agents.inference import make_step
 from lram_agents.model import LRAMModel
 
 
-def _rollout(step, steps, reset_at=4):
-    state, logits = None, []
+def compile_config(backbone: str):
+    """``small_config(backbone)`` with two blocks (the xLSTM [7:1]'s second one its sLSTM)."""
+    config = small_config(backbone)
+    depth = {"num_blocks": 2} if backbone.startswith("xlstm") else {"num_layers": 2}
+    return dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, **depth))
+
+
+def _rollout(step, steps, reset_at=4, state=None):
+    """Logits of stepping through ``steps`` one timestep at a time; the first row restarts at ``reset_at`` (None: never)."""
+    logits = []
     for t in range(steps.batch_shape[1]):
         start = torch.tensor([True, False]) if t == reset_at else None
         out = step(slice_steps(steps, (slice(None), slice(t, t + 1))), state, start)
@@ -21,26 +36,39 @@ def _rollout(step, steps, reset_at=4):
     return torch.cat(logits, dim=1)
 
 
-@pytest.mark.parametrize("backbone", ["xlstm-7:1", "transformer"])
-def test_compiled_step_equals_the_plain_step(backbone):
-    """The xLSTM's step also donates its state, as agents step: it writes the new matrix memories into the given
-    state's tensors, and still equals the plain step, which leaves its input alone."""
-    model = LRAMModel(small_config(backbone)).eval()
+def test_compiled_step_equals_the_plain_step():
+    """From no state, across a reset, and donating its state as agents step: the xLSTM's step writes the new
+    matrix memories into the given state's tensors and still equals the plain step, which leaves its input
+    alone. (The Transformer's compiled step: the sliding-window test below.)"""
+    model = LRAMModel(compile_config("xlstm-7:1")).eval()
     steps = random_timesteps(2, 8)
-    step = make_step(model, compile=True, donate_state=backbone.startswith("xlstm"))
+    step = make_step(model, compile=True, donate_state=True)
     with torch.inference_mode():
         plain = _rollout(model, steps)
         compiled = _rollout(step, steps)
         assert (plain - compiled).abs().max().item() <= 1e-4
-        if backbone.startswith("xlstm"):
-            given = step(slice_steps(steps, (slice(None), slice(0, 1)))).state
-            state = {name: t.clone() for name, t in given.items()}
-            plain = model(slice_steps(steps, (slice(None), slice(1, 2))), state)
-            assert all(torch.equal(state[name], given[name]) for name in state)
-            donated = step(slice_steps(steps, (slice(None), slice(1, 2))), given)
-            torch.testing.assert_close(donated.state, plain.state, rtol=1e-4, atol=1e-5)
-            memories = [name for name in state if name.endswith(".CT")]
-            assert memories and all(donated.state[name].data_ptr() == given[name].data_ptr() for name in memories)
+        given = step(slice_steps(steps, (slice(None), slice(0, 1)))).state
+        state = {name: t.clone() for name, t in given.items()}
+        plain = model(slice_steps(steps, (slice(None), slice(1, 2))), state)
+        assert all(torch.equal(state[name], given[name]) for name in state)
+        donated = step(slice_steps(steps, (slice(None), slice(1, 2))), given)
+        torch.testing.assert_close(donated.state, plain.state, rtol=1e-4, atol=1e-5)
+        memories = [name for name in state if name.endswith(".CT")]
+        assert memories and all(donated.state[name].data_ptr() == given[name].data_ptr() for name in memories)
+
+
+@pytest.mark.parametrize("backbone", list(SMALL_BACKBONES))
+def test_a_step_returns_its_state_in_the_layout_of_the_empty_state(backbone):
+    """Same shapes, dtypes and strides after a step (also one that resets a row) as ``init_state``'s: a compiled
+    step is specialised on strides, so any difference compiles the second step again."""
+    model = LRAMModel(small_config(backbone)).eval()
+    empty = model.init_state(2)
+    layout = lambda state: {name: (t.shape, t.dtype, t.stride()) for name, t in state.items()}  # noqa: E731
+    with torch.inference_mode():
+        state = model(random_timesteps(2, 1), dict(empty)).state
+        assert layout(state) == layout(empty)
+        state = model(random_timesteps(2, 1, seed=1), state, torch.tensor([True, False])).state
+        assert layout(state) == layout(empty)
 
 
 def test_bf16_weights_stay_close_to_fp32():
@@ -60,7 +88,7 @@ def test_bf16_weights_stay_close_to_fp32():
 def test_agent_with_the_compiled_step_acts_like_the_plain_agent(backbone):
     """Also with envs that sit out a step (``active``): the xLSTM's compiled step updates the state in place, so the
     agent must hand it a copy to put those rows back."""
-    model = LRAMModel(small_config(backbone)).eval()
+    model = LRAMModel(compile_config(backbone)).eval()
     spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
     obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
     plain, fast = Agent(model, None, *spaces), Agent(model, None, *spaces, compile=True)
@@ -80,7 +108,7 @@ def test_auto_compiles_after_the_threshold_and_acts_as_before(monkeypatch):
     import lram_agents.inference as inference
 
     monkeypatch.setattr(inference, "AUTO_COMPILE_AFTER", 3)
-    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    model = LRAMModel(compile_config("xlstm-1:0")).eval()
     spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
     obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
     plain, auto = Agent(model, None, *spaces, compile=False, deterministic=True), Agent(model, None, *spaces, deterministic=True)
@@ -119,11 +147,9 @@ def test_compile_setting_is_checked():
 def test_compiled_transformer_steps_through_a_sliding_window_with_one_graph():
     """The compiled Transformer step attends over its whole preallocated cache (static shapes): one graph
     for every step, also across the window's slides (done outside the graph), equal to the plain step."""
-    import dataclasses
-
     from torch._dynamo.utils import counters
 
-    config = small_config("transformer")
+    config = compile_config("transformer")
     config = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, max_positions=12))  # 4 timesteps
     model = LRAMModel(config).eval()
     steps = random_timesteps(2, 10)
@@ -139,26 +165,32 @@ def test_compiled_transformer_steps_through_a_sliding_window_with_one_graph():
 def test_frozen_step_equals_the_plain_step_and_follows_weight_changes():
     """``make_step(compile=True)`` on CPU compiles the weights in as constants; after an in-place change of the
     weights (what an optimizer step does) it recompiles unfrozen and still equals the plain step."""
+    from torch._dynamo.utils import counters
+
     from lram_agents.inference import FrozenStep
 
-    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    model = LRAMModel(compile_config("xlstm-1:0")).eval()
     steps = random_timesteps(2, 6)
     step = make_step(model, compile=True)
     assert isinstance(step, FrozenStep)
+    rollout = lambda step: _rollout(step, steps, reset_at=None, state=model.init_state(2, "cpu"))  # noqa: E731  (one graph)
+    torch._dynamo.reset()
+    counters.clear()
     with torch.inference_mode():
-        before = _rollout(model, steps)
-        assert (before - _rollout(step, steps)).abs().max().item() <= 1e-4
+        before = rollout(model)
+        assert (before - rollout(step)).abs().max().item() <= 1e-4
+        assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])  # every step from init_state: one graph
         head = model.head.proj.weight
         head.data.mul_(2.0)  # bypasses the version counter: the frozen constants do not see it
-        assert (before - _rollout(step, steps)).abs().max().item() <= 1e-4, "the step was not frozen"
+        assert (before - rollout(step)).abs().max().item() <= 1e-4, "the step was not frozen"
         assert step.frozen
         head.data.mul_(0.5)
     with torch.no_grad():
         head.mul_(3.0)  # an in-place update, as an optimizer makes
     with torch.inference_mode():
-        after = _rollout(model, steps)
+        after = rollout(model)
         assert (before - after).abs().max().item() > 1e-2
-        assert (after - _rollout(step, steps)).abs().max().item() <= 1e-4
+        assert (after - rollout(step)).abs().max().item() <= 1e-4
     assert not step.frozen
 
 
@@ -168,7 +200,7 @@ def test_auto_compile_does_not_freeze_weights_that_changed_while_acting(monkeypa
     import lram_agents.inference as inference
 
     monkeypatch.setattr(inference, "AUTO_COMPILE_AFTER", 1)
-    model = LRAMModel(small_config("xlstm-1:0")).eval()
+    model = LRAMModel(compile_config("xlstm-1:0")).eval()
     step = inference.StepFunction(model)
     steps = random_timesteps(2, 1)
     with torch.inference_mode():
