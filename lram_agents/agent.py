@@ -418,10 +418,13 @@ class Agent:
     def _memory_for(self, states: torch.Tensor) -> AgentMemory:
         n = states.shape[0]
         if self._memory is None:
-            state = self.model.init_state(n, self.device)
-            rtg = torch.zeros(n, device=self.device, dtype=self._first_parameter.dtype)
-            prev_states = torch.zeros_like(states, device=self.device) if self.model.config.needs_prev_states else None
-            self._memory = AgentMemory(state, rtg, self._no_actions(n), np.zeros(n, dtype=bool), prev_states)
+            # inference tensors, like every memory a step returns: a compiled step is specialised on that too, and a
+            # first memory of plain tensors would compile the steps after it again
+            with torch.inference_mode():
+                state = self.model.init_state(n, self.device)
+                rtg = torch.zeros(n, device=self.device, dtype=self._first_parameter.dtype)
+                prev_states = torch.zeros_like(states, device=self.device) if self.model.config.needs_prev_states else None
+                self._memory = AgentMemory(state, rtg, self._no_actions(n), np.zeros(n, dtype=bool), prev_states)
         elif self._memory.num_envs != n:
             raise ValueError(
                 f"got {n} observations but the agent's memory holds {self._memory.num_envs} envs; "

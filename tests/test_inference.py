@@ -87,16 +87,24 @@ def test_bf16_weights_stay_close_to_fp32():
 @pytest.mark.parametrize("backbone", ["transformer", "xlstm-1:0"])
 def test_agent_with_the_compiled_step_acts_like_the_plain_agent(backbone):
     """Also with envs that sit out a step (``active``): the xLSTM's compiled step updates the state in place, so the
-    agent must hand it a copy to put those rows back."""
+    agent must hand it a copy to put those rows back. The first step compiles every graph the others run (one for the
+    xLSTM; the Transformer's step is split where its window slides)."""
+    from torch._dynamo.utils import counters
+
     model = LRAMModel(compile_config(backbone)).eval()
     spaces = (gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(5))
     obs = np.random.default_rng(0).uniform(-1, 1, (6, 3, 2)).astype(np.float32)
     plain, fast = Agent(model, None, *spaces), Agent(model, None, *spaces, compile=True)
     assert fast._step_fn.donates_state == (backbone == "xlstm-1:0")
+    torch._dynamo.reset()
+    counters.clear()
+    graphs = []
     for t, o in enumerate(obs):
         active = np.array([True, t % 2 == 0, True])
         assert np.array_equal(plain.act_batch(o, [0.1] * 3, active=active), fast.act_batch(o, [0.1] * 3, active=active))
         torch.testing.assert_close(fast.memory.model_state, plain.memory.model_state, rtol=1e-4, atol=1e-5)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs == [1 if backbone == "xlstm-1:0" else graphs[0]] * len(obs), graphs
 
 
 def test_unknown_precision_is_named():
