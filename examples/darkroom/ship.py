@@ -73,7 +73,20 @@ def training_facts(run: str) -> dict:
     output = Path(config["output_dir"])
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output),
-            "data": config["data"][0]["path"], "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
+            "data": config["data"][0]["path"], "episodes": episode_selection(config["data"][0]),
+            "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
+
+
+def episode_selection(data: dict) -> str:
+    """Which episodes of each recorded history a run trains on, in words."""
+    every = data.get("keep_every", 1)
+    if every == 1:
+        return "every episode of each learning history"
+    if data.get("every_phase", False):
+        return (f"every {every}th episode of each learning history, each of the {every} offsets a history of its own "
+                f"(`keep_every: {every}`, `every_phase: true`)")
+    return f"every {every}th episode of each learning history (`keep_every: {every}`)"
+
 
 
 def data_goals(fact: dict) -> str:
@@ -101,6 +114,12 @@ def verdict(table: np.ndarray) -> str:
                 "with no gradient step.")
     return (f"**No in-context improvement**: last 10 trials minus trial 1 = {mean:.1f} ± {sem:.1f} (paired over goals); "
             "this model is a pipeline baseline, not an in-context learner.")
+
+
+def missing_backbones(averaged: dict) -> list[str]:
+    """A line naming the backbones of the comparison that have no evaluation with this recipe yet, if any."""
+    missing = [label for run, label in BACKBONES.items() if run not in averaged]
+    return ["", f"Not trained with this recipe yet: {', '.join(missing)}."] if missing else []
 
 
 def per_seed_rows(run: str, greedy: dict, sampled: dict[int, dict], expert: float) -> list[str]:
@@ -168,6 +187,7 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "over the hold-out goals). Same data, context, batch, optimizer and number of steps for every backbone:",
         "",
         *summary_rows(averaged, expert),
+        *missing_backbones(averaged),
         "",
         "The same with greedy (argmax) actions: no exploration noise, a greedy agent changes its path only when "
         "its context does:",
@@ -183,8 +203,8 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "",
         "### Training",
         "",
-        "Windows of 200 timesteps = 2 consecutive episodes of one learning history (`windows: across_episodes`), "
-        "`lram` token layout, target return 80, AdamW with a cosine schedule:",
+        f"Data: {facts[run]['episodes']}. Windows of 200 timesteps = 2 consecutive episodes of one learning "
+        "history (`windows: across_episodes`), `lram` token layout, target return 80, AdamW with a cosine schedule:",
         "",
         *training_rows(facts),
         "",
