@@ -7,7 +7,7 @@ goal's optimum. Writes ``evaluation.json`` (every goal x trial return) and ``ret
 (mean ± standard error over the goals) and prints the table. Results already in the output's
 ``evaluation.json`` for the same goals, trials and seed are kept (evaluate each backbone after it trains).
 
-    nice -n 10 python examples/darkroom/evaluate.py                      # the four runs of examples/darkroom/
+    nice -n 10 python examples/darkroom/evaluate.py                      # the runs of examples/darkroom/
     nice -n 10 python examples/darkroom/evaluate.py --models xlstm-7-1=runs/darkroom/xlstm-7-1/model
     nice -n 10 python examples/darkroom/evaluate.py --sample --seed 1  # sampled actions (seeded), one folder per seed
 """
@@ -40,6 +40,10 @@ BACKBONES = {  # run name -> label in tables and plots
     "mamba": "Mamba",
     "transformer": "Transformer (RoPE)",
 }
+LAYOUT_VARIANTS = {  # the same data and budget on Algorithm Distillation's one token per transition
+    "transformer-transition": "Transformer (RoPE), one token per transition (AD's layout)",
+}
+LABELS = {**BACKBONES, **LAYOUT_VARIANTS}
 TABLE_TRIALS = (1, 5, 10, 20, 30, 40)
 
 
@@ -104,7 +108,7 @@ def summary_rows(results: dict, expert_mean: float, trials: tuple[int, ...] = TA
         last = table[:, -10:].mean(1)  # per goal: mean of its last 10 trials
         last_mean, last_sem = mean_sem(last)
         cells = " | ".join(f"{mean[t - 1]:.1f} ± {sem[t - 1]:.1f}" for t in shown)
-        label = BACKBONES.get(name, name)
+        label = LABELS.get(name, name)
         rows.append(f"| {label} | {result['parameters'] / 1e3:.0f}K | {cells} | {last_mean:.1f} ± {last_sem:.1f} | "
                     f"{100 * last_mean / expert_mean:.0f} % |")
     return rows
@@ -115,7 +119,7 @@ def plot(results: dict, expert_mean: float, path: Path, actions: str = "greedy a
     for name, result in results.items():
         mean, sem = per_trial(result["returns"])
         trials = np.arange(1, len(mean) + 1)
-        line, = ax.plot(trials, mean, label=BACKBONES.get(name, name), lw=1.6)
+        line, = ax.plot(trials, mean, label=LABELS.get(name, name), lw=1.6)
         ax.fill_between(trials, mean - sem, mean + sem, color=line.get_color(), alpha=0.2)
     ax.axhline(expert_mean, color="black", ls="--", lw=1.2, label=f"expert optimum ({expert_mean:.1f})")
     n_goals = len(next(iter(results.values()))["returns"])
@@ -130,8 +134,8 @@ def plot(results: dict, expert_mean: float, path: Path, actions: str = "greedy a
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=[f"{n}=runs/darkroom/{n}/model" for n in BACKBONES],
-                        help="name=model_dir pairs (default: the four runs of examples/darkroom/train_*.yaml)")
+    parser.add_argument("--models", nargs="*", default=[f"{n}=runs/darkroom/{n}/model" for n in LABELS],
+                        help="name=model_dir pairs (default: the runs of examples/darkroom/train_*.yaml)")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--goals", type=int, help="only the first N hold-out goals (a quick look)")
     parser.add_argument("--output", type=Path,
@@ -157,7 +161,7 @@ def main() -> None:
     report = {"env_id": ENV_ID, "goals": [list(g) for g in goals], "trials": args.trials, "seed": args.seed,
               "sampled_actions": args.sample, "expert_returns": expert, "expert_mean": float(np.mean(expert)), "results": results}
     merged = {**earlier_results(args.output / "evaluation.json", report), **results}
-    order = [*BACKBONES, *sorted(set(merged) - set(BACKBONES))]
+    order = [*LABELS, *sorted(set(merged) - set(LABELS))]
     report["results"] = {name: merged[name] for name in order if name in merged}
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output / "evaluation.json", json.dumps(report, indent=1) + "\n")

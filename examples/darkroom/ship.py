@@ -29,12 +29,12 @@ from lram_agents.run_configs import load_config_file
 from lram_agents.serialization import atomic_write_text
 from lram_agents.training.metrics import run_summary
 
-from evaluate import BACKBONES, ENV_ID, TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial, plot, summary_rows  # beside this script
+from evaluate import BACKBONES, ENV_ID, LABELS, TABLE_TRIALS, gain, mean_sem, per_goal_gain, per_trial, plot, summary_rows  # beside this script
 from variants import BEGIN, END  # the card section variants.py writes, kept when the card is rewritten
 
 HERE = Path(__file__).parent
 ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom", "mamba": "mamba-darkroom",
-             "transformer": "dt-darkroom"}
+             "transformer": "dt-darkroom", "transformer-transition": "dt-darkroom"}
 TARGET_RETURN = 80.0
 
 
@@ -67,14 +67,22 @@ def best_backbone(results: dict) -> str:
 
 # ---- training facts ----------------------------------------------------------------------------
 def training_facts(run: str) -> dict:
-    """Steps, wall time and the command of a training run of examples/darkroom/train_<run>.yaml."""
-    config_path = HERE / f"train_{run.replace('xlstm-', 'xlstm_')}.yaml"
-    config = load_config_file(config_path)
+    """Steps, wall time and the command of the training run whose config writes to runs/darkroom/<run>."""
+    config_path, config = config_of(run)
     output = Path(config["output_dir"])
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output),
             "data": config["data"][0]["path"], "episodes": episode_selection(config["data"][0]),
             "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
+
+
+def config_of(run: str) -> tuple[Path, dict]:
+    """The train_*.yaml beside this script whose output_dir is runs/darkroom/<run>, and its content."""
+    for path in sorted(HERE.glob("train_*.yaml")):
+        config = load_config_file(path)
+        if Path(config["output_dir"]) == Path("runs/darkroom") / run:
+            return path, config
+    raise SystemExit(f"no examples/darkroom/train_*.yaml writes runs/darkroom/{run}")
 
 
 def episode_selection(data: dict) -> str:
@@ -144,7 +152,7 @@ def training_rows(facts: dict[str, dict]) -> list[str]:
     rows = ["| backbone | config | steps | batch | wall time (1 CPU thread, shared machine) | final loss |",
             "| --- | --- | --- | --- | --- | --- |"]
     for run, fact in facts.items():
-        rows.append(f"| {BACKBONES[run]} | `{fact['config']}` | {fact['steps']} | {fact['batch_size']} | "
+        rows.append(f"| {LABELS[run]} | `{fact['config']}` | {fact['steps']} | {fact['batch_size']} | "
                     f"{fact['minutes']:.0f} min | {fact['final_loss']:.3f} |")
     return rows
 
@@ -159,7 +167,7 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
     lines = [
         "## Dark-Room in-context learning",
         "",
-        f"{BACKBONES[run]}, trained offline with Algorithm Distillation on PPO learning histories of "
+        f"{LABELS[run]}, trained offline with Algorithm Distillation on PPO learning histories of "
         f"{data_goals(facts[run])}, evaluated on the {len(greedy['goals'])} hold-out goals of `{ENV_ID}` for "
         f"{greedy['trials']} consecutive trials (episodes) per goal with the memory kept across trials and no gradient "
         "step: whatever it knows about a hold-out goal comes in context, from the rewards of its earlier trials.",
@@ -194,7 +202,7 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "",
         *summary_rows(greedy["results"], expert),
         "",
-        f"### {BACKBONES[run]} (shipped) per seed",
+        f"### {LABELS[run]} (shipped) per seed",
         "",
         "Gain: mean of the last 10 trials minus trial 1, paired over goals (mean ± s.e.); goals better / worse: "
         "how many goals that difference is positive / negative for (the rest are equal).",
@@ -204,7 +212,8 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "### Training",
         "",
         f"Data: {facts[run]['episodes']}. Windows of 200 timesteps = 2 consecutive episodes of one learning "
-        "history (`windows: across_episodes`), `lram` token layout, target return 80, AdamW with a cosine schedule:",
+        "history (`windows: across_episodes`), LRAM's token layout (r_{t-1}, s_t, R^_t per timestep; the transition "
+        "variant: one token per timestep), target return 80, AdamW with a cosine schedule:",
         "",
         *training_rows(facts),
         "",
@@ -270,7 +279,7 @@ def main() -> None:
     readme = card(name, run, greedy, sampled, averaged, facts, (directory / "README.md").read_text())
     readme = readme.replace("### Training\n", kept + "### Training\n", 1)
     atomic_write_text(directory / "README.md", readme)
-    description = (f"{BACKBONES[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode "
+    description = (f"{LABELS[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode "
                    f"context); in-context agent with sampled actions: mean return {table[:, 0].mean():.1f} in trial 1, "
                    f"{table[:, -10:].mean():.1f} over trials 31-40 on the 20 hold-out goals "
                    f"(expert optimum {greedy['expert_mean']:.1f}).")
