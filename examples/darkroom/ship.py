@@ -96,7 +96,6 @@ def episode_selection(data: dict) -> str:
     return f"every {every}th episode of each learning history (`keep_every: {every}`)"
 
 
-
 def data_goals(fact: dict) -> str:
     recorded = len(list(Path(fact["data"]).glob("goal-*.h5")))
     total = len(task_family(ENV_ID).train_tasks())
@@ -231,7 +230,7 @@ def reproduce(run: str, facts: dict[str, dict], sampled: dict[int, dict]) -> lis
         "## Reproduce",
         "",
         "```bash",
-        "# data: PPO learning histories on the 80 training goals, whole (data/darkroom; the configs train on every 10th episode)",
+        "# data: PPO learning histories on the 80 training goals, whole (data/darkroom; the configs train on every 10th episode, each offset a history)",
         "nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml  # --shard I/N per core",
         "# train each backbone (one CPU thread each)",
         *[f"nice -n 10 lram train {fact['config']} --threads 1" for fact in facts.values()],
