@@ -130,3 +130,15 @@ def test_variants_rows_say_whether_a_model_learns_in_context_and_the_card_keeps_
     from lram_agents.registry import Zoo
 
     assert lram_agents.load("mamba-darkroom", zoo=Zoo(card.parent / "manifest.json")).model  # checksums refreshed
+
+
+def test_ship_finds_every_runs_config_and_names_the_backbones_without_results():
+    for run in [*evaluate.LABELS]:
+        path, config = ship.config_of(run)
+        assert config["output_dir"] == f"runs/darkroom/{run}" and path.name.startswith("train_")
+    with pytest.raises(SystemExit, match="runs/darkroom/nothing"):
+        ship.config_of("nothing")
+    assert ship.missing_backbones({run: {} for run in evaluate.BACKBONES}) == []
+    assert ship.missing_backbones({"mamba": {}})[-1] == "Not trained with this recipe yet: xLSTM [7:1], xLSTM [1:0], Transformer (RoPE)."
+    assert "each of the 10 offsets" in ship.episode_selection({"keep_every": 10, "every_phase": True})
+    assert ship.episode_selection({"keep_every": 1}) == "every episode of each learning history"
