@@ -104,6 +104,23 @@ def test_detaching_between_segments_cuts_the_gradient():
         assert reached_first == crosses
 
 
+def test_memory_noise_perturbs_the_passed_memory_in_training_only():
+    model, steps = rate_model(cache_tokens=0, memory_noise=0.5), rate_steps(2, 2 * K)
+    with torch.no_grad():
+        model.train()
+        a, b = segment_forward(model, steps).logits, segment_forward(model, steps).logits
+        model.eval()
+        c, d = segment_forward(model, steps).logits, segment_forward(model, steps).logits
+    assert torch.equal(a[:, :K], b[:, :K])  # the first segment reads the learned initial memory, no noise
+    assert (a[:, K:] - b[:, K:]).abs().max().item() > 1e-4  # the second reads a noisy memory, new each call
+    assert torch.equal(c, d) and torch.equal(c[:, :K], a[:, :K])
+
+
+def test_memory_noise_must_not_be_negative():
+    with pytest.raises(ConfigError, match="memory_noise"):
+        dataclasses.replace(BACKBONE, memory_noise=-0.1)
+
+
 def test_segment_must_hold_whole_timesteps():
     with pytest.raises(ConfigError, match="segment_tokens"):
         LRAMConfig(backbone=dataclasses.replace(BACKBONE, segment_tokens=10), token_layout="rate", include_actions=True)

@@ -47,6 +47,10 @@ class RATEConfig:
         cache_tokens: length of the Transformer-XL cache of previous hidden states (0: none).
         mrv_heads: heads of the memory retention valve's cross-attention (the authors' ``n_head_ca``);
             0: the written memory tokens are the next memory as they are.
+        memory_noise: standard deviation of Gaussian noise added to the memory a segment passes on, in
+            training only (not in the paper). The paper found noisy memory at inference to help on
+            T-Maze; trained with it, a segment must restore what a noisy memory held, so the memory
+            stays readable over more segments than the curriculum trains.
     """
 
     d_model: int = 128
@@ -58,6 +62,7 @@ class RATEConfig:
     cache_tokens: int = 90
     mrv_heads: int = 0
     dropout: float = 0.0
+    memory_noise: float = 0.0
     type: Literal["rate"] = "rate"
 
     def __post_init__(self):
@@ -68,6 +73,7 @@ class RATEConfig:
             require(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         require(self.d_model % self.num_heads == 0, "d_model", self.d_model, f"must be divisible by num_heads={self.num_heads}")
         require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
+        require(self.memory_noise >= 0.0, "memory_noise", self.memory_noise, "must be >= 0")
         require(self.mrv_heads == 0 or self.d_model % self.mrv_heads == 0, "mrv_heads", self.mrv_heads,
                 f"must divide d_model={self.d_model}")
         require(self.mrv_heads == 0 or self.num_memory_tokens > 0, "mrv_heads", self.mrv_heads, "needs memory tokens")
@@ -180,6 +186,8 @@ class RATEBackbone(nn.Module):
         rows = complete.view(-1, 1, 1)
         if self.valve is not None:  # the carried memory reads what the segment wrote (only when one completes)
             written = self.valve(state["memory"], F.relu(written))
+        if self.training and self.config.memory_noise:
+            written = written + self.config.memory_noise * torch.randn_like(written)
         return {
             "memory": torch.where(rows, written, state["memory"]),
             "tokens": torch.where(rows, torch.zeros_like(tokens), tokens),
