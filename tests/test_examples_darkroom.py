@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py says why
 def test_every_training_config_builds_its_model(config):
     run = TrainConfig.from_dict(load_config_file(config))
     model = build_model_config(run.model)
-    assert run.data[0].context == 200 and run.data[0].windows == "across_episodes"
+    assert run.data[0].context in (200, 400) and run.data[0].windows == "across_episodes"  # 2 or 4 whole episodes
     assert model.backbone.type in config.stem or (model.backbone.type == "xlstm" and "xlstm" in config.stem)
 
 
@@ -142,3 +142,5 @@ def test_ship_finds_every_runs_config_and_names_the_backbones_without_results():
     assert ship.missing_backbones({"mamba": {}})[-1] == "Not trained with this recipe yet: xLSTM [7:1], xLSTM [1:0], Transformer (RoPE)."
     assert "each of the 10 offsets" in ship.episode_selection({"keep_every": 10, "every_phase": True})
     assert ship.episode_selection({"keep_every": 1}) == "every episode of each learning history"
+    assert ship.kept_episodes({"keep_every": 20, "every_phase": True}) == "1 in 20, every phase"
+    assert ship.kept_episodes({"keep_every": 1, "every_phase": True}) == "1 in 1"

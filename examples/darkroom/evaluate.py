@@ -40,8 +40,9 @@ BACKBONES = {  # run name -> label in tables and plots
     "mamba": "Mamba",
     "transformer": "Transformer (RoPE)",
 }
-LAYOUT_VARIANTS = {  # the same data and budget on Algorithm Distillation's one token per transition
+LAYOUT_VARIANTS = {  # Algorithm Distillation's one token per transition: same data and budget; then AD's setup
     "transformer-transition": "Transformer (RoPE), one token per transition (AD's layout)",
+    "transformer-ad": "Transformer (RoPE), AD's layout, 4-episode context, 1-in-20 histories",
 }
 LABELS = {**BACKBONES, **LAYOUT_VARIANTS}
 TABLE_TRIALS = (1, 5, 10, 20, 30, 40)

@@ -34,7 +34,8 @@ from variants import BEGIN, END  # the card section variants.py writes, kept whe
 
 HERE = Path(__file__).parent
 ZOO_NAMES = {"xlstm-7-1": "xlstm-darkroom", "xlstm-1-0": "xlstm-darkroom", "mamba": "mamba-darkroom",
-             "transformer": "dt-darkroom", "transformer-transition": "dt-darkroom"}
+             "transformer": "dt-darkroom", "transformer-transition": "dt-darkroom",
+             "transformer-ad": "dt-darkroom"}
 TARGET_RETURN = 80.0
 
 
@@ -73,7 +74,9 @@ def training_facts(run: str) -> dict:
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output),
             "data": config["data"][0]["path"], "episodes": episode_selection(config["data"][0]),
-            "batch_size": trainer["batch_size"], "model_dir": str(output / "model")}
+            "kept": kept_episodes(config["data"][0]), "context": config["data"][0]["context"],
+            "layout": config["model"]["inline"]["token_layout"], "batch_size": trainer["batch_size"],
+            "model_dir": str(output / "model")}
 
 
 def config_of(run: str) -> tuple[Path, dict]:
@@ -94,6 +97,12 @@ def episode_selection(data: dict) -> str:
         return (f"every {every}th episode of each learning history, each of the {every} offsets a history of its own "
                 f"(`keep_every: {every}`, `every_phase: true`)")
     return f"every {every}th episode of each learning history (`keep_every: {every}`)"
+
+
+def kept_episodes(data: dict) -> str:
+    """The downsampling in a table cell: "1 in 10, every phase"."""
+    every = data.get("keep_every", 1)
+    return f"1 in {every}" + (", every phase" if every > 1 and data.get("every_phase", False) else "")
 
 
 def data_goals(fact: dict) -> str:
@@ -148,10 +157,11 @@ def per_seed_rows(run: str, greedy: dict, sampled: dict[int, dict], expert: floa
 
 
 def training_rows(facts: dict[str, dict]) -> list[str]:
-    rows = ["| backbone | config | steps | batch | wall time (1 CPU thread, shared machine) | final loss |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| backbone | config | token layout | context (timesteps) | episodes kept | steps | batch | "
+            "wall time (1 CPU thread, shared machine) | final loss |", "|" + " --- |" * 9]
     for run, fact in facts.items():
-        rows.append(f"| {LABELS[run]} | `{fact['config']}` | {fact['steps']} | {fact['batch_size']} | "
+        rows.append(f"| {LABELS[run]} | `{fact['config']}` | {fact['layout']} | {fact['context']} | "
+                    f"{fact['kept']} | {fact['steps']} | {fact['batch_size']} | "
                     f"{fact['minutes']:.0f} min | {fact['final_loss']:.3f} |")
     return rows
 
@@ -191,7 +201,8 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "### Backbones trained and evaluated alike",
         "",
         "Return per trial with sampled actions (mean over the seeds per goal and trial, then mean ± standard error "
-        "over the hold-out goals). Same data, context, batch, optimizer and number of steps for every backbone:",
+        "over the hold-out goals). The four backbones share data, context, batch, optimizer and number of steps; the "
+        "rows after them change the token layout, and then the context and downsampling too (see Training):",
         "",
         *summary_rows(averaged, expert),
         *missing_backbones(averaged),
@@ -210,9 +221,9 @@ def card(name: str, run: str, greedy: dict, sampled: dict[int, dict], averaged: 
         "",
         "### Training",
         "",
-        f"Data: {facts[run]['episodes']}. Windows of 200 timesteps = 2 consecutive episodes of one learning "
-        "history (`windows: across_episodes`), LRAM's token layout (r_{t-1}, s_t, R^_t per timestep; the transition "
-        "variant: one token per timestep), target return 80, AdamW with a cosine schedule:",
+        f"Data of the shipped model: {facts[run]['episodes']}. Windows of consecutive episodes of one learning "
+        "history (`windows: across_episodes`; 100 timesteps an episode), LRAM's token layout (r_{t-1}, s_t, R^_t per "
+        "timestep) or AD's (one token per transition), target return 80, AdamW with a cosine schedule:",
         "",
         *training_rows(facts),
         "",
@@ -230,7 +241,7 @@ def reproduce(run: str, facts: dict[str, dict], sampled: dict[int, dict]) -> lis
         "## Reproduce",
         "",
         "```bash",
-        "# data: PPO learning histories on the 80 training goals, whole (data/darkroom; the configs train on every 10th episode, each offset a history)",
+        "# data: PPO learning histories on the 80 training goals, whole (data/darkroom; each config says which episodes it keeps)",
         "nice -n 10 python examples/darkroom/generate_data.py examples/darkroom/source_rl.yaml  # --shard I/N per core",
         "# train each backbone (one CPU thread each)",
         *[f"nice -n 10 lram train {fact['config']} --threads 1" for fact in facts.values()],
@@ -278,8 +289,8 @@ def main() -> None:
     readme = card(name, run, greedy, sampled, averaged, facts, (directory / "README.md").read_text())
     readme = readme.replace("### Training\n", kept + "### Training\n", 1)
     atomic_write_text(directory / "README.md", readme)
-    description = (f"{LABELS[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, 2-episode "
-                   f"context); in-context agent with sampled actions: mean return {table[:, 0].mean():.1f} in trial 1, "
+    description = (f"{LABELS[run]} trained by Algorithm Distillation on Dark-Room (PPO learning histories, "
+                   f"{facts[run]['context'] // 100}-episode context); in-context agent with sampled actions: mean return {table[:, 0].mean():.1f} in trial 1, "
                    f"{table[:, -10:].mean():.1f} over trials 31-40 on the 20 hold-out goals "
                    f"(expert optimum {greedy['expert_mean']:.1f}).")
     add_to_manifest(args.zoo, manifest_entry(directory, name, description, local=name))
