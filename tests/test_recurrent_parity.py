@@ -150,7 +150,8 @@ def test_small_row_linear_equals_the_layer():
     assert x.grad is not None and layer.weight.grad is not None
 
 
-@pytest.mark.parametrize("length", [20, 16])  # 2 whole chunks of 8 then 4 tokens; exactly 2 chunks
+# 20: 4 chunks of 5 (the largest divisor of 20 in [4, 8]); 16: exactly 2 chunks of 8; 23 (prime): 2 chunks of 8, then 7
+@pytest.mark.parametrize("length", [20, 16, 23])
 def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients(length):
     from lram_agents.backbones.xlstm import XLSTMBackbone, XLSTMConfig
 
@@ -160,6 +161,16 @@ def test_compiled_mlstm_chunks_match_the_eager_ones_in_outputs_and_gradients(len
     x = torch.randn(2, length, 16, dtype=torch.float64)
     assert_backbones_agree(eager, compiled, x, lambda y, state: y.sin().sum() + state["0.CT"].square().sum(),
                            tol=1e-9, grad_rtol=1e-8, grad_atol=1e-10)
+
+
+def test_training_chunks_divide_the_length_where_a_size_down_to_half_does():
+    from lram_agents.backbones.mlstm_chunk import dividing_chunk_size
+
+    assert dividing_chunk_size(600, 32) == 30  # Dark-Room: 20 chunks instead of 18 and a rest of 24
+    assert dividing_chunk_size(640, 32) == 32
+    assert dividing_chunk_size(20, 8) == 5
+    assert dividing_chunk_size(23, 8) == 8  # a prime: no divisor in [4, 8], the rest stays a chunk of its own
+    assert dividing_chunk_size(150, 256) == 256  # shorter than a chunk: one chunk, never split
 
 
 @pytest.mark.parametrize("carried", [False, True])
