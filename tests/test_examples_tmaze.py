@@ -63,3 +63,13 @@ def test_data_train_evaluate_ship(tmp_path, monkeypatch):
     assert (folder / ship.PLOT_FILE).is_file() and "| RATE-7 (RATE paper, Table 2) |" in (folder / "README.md").read_text()
     agent = lram_agents.load("xlstm-tmaze", zoo=Zoo(zoo / "manifest.json"), device="cpu")
     assert agent.model.num_parameters() == summary["parameters"]
+
+
+def test_the_card_gives_one_training_command_per_model_looping_over_its_seeds():
+    cmd = "python examples/tmaze/train.py examples/tmaze/configs/rate-dropout.json --threads 1"
+    entries = [{"info": {"command": cmd.replace(" --threads", " --seed 3 --threads")}, "seed_results": [{}] * 10},
+               {"info": {"command": "python examples/tmaze/train.py examples/tmaze/configs/xlstm.json"}, "seed_results": [{}]},
+               {"info": {}, "seed_results": [{}]}]  # a run without its run.json: no command
+    lines = ship.training_commands(entries)
+    assert lines == [f"{cmd}; for s in $(seq 1 9); do {cmd} --seed $s; done  # 10 training runs",
+                     "python examples/tmaze/train.py examples/tmaze/configs/xlstm.json"]

@@ -32,6 +32,10 @@ BACKBONE_LABELS = {  # run name -> label in cards
     "mamba": "Mamba",
     "rate": "RATE-3 (no cache)",
     "rate-mrv": "RATE-3 (no cache) + memory retention valve",
+    "rate-dropout": "RATE-3 (no cache), dropout 0.05 (the paper's)",
+    "rate-noise": "RATE-3 (no cache), memory noise σ 0.5 in training",
+    "rate-dropout-noise": "RATE-3 (no cache), dropout 0.05 + memory noise σ 0.5",
+    "rate-bptt": "RATE-3 (no cache), gradients through the memory across segments",
     "rate-7": "RATE-7 (no cache)",
     "transformer": "DT (90-step context)",
 }

@@ -167,6 +167,21 @@ def training_rows(entries: list[dict]) -> list[str]:
     return lines
 
 
+def training_commands(entries: list[dict]) -> list[str]:
+    """The training command of each entry, as a loop over its training seeds where the table averages several
+    (seed 0 is the config's own run, ``runs/tmaze/<config>``; seed s writes ``runs/tmaze/<config>-seed<s>``)."""
+    lines = []
+    for entry in entries:
+        command = entry["info"].get("command")
+        if not command:
+            continue
+        command = re.sub(r" --seed \d+", "", command)
+        runs = len(entry["seed_results"])
+        lines.append(command if runs == 1 else
+                     f"{command}; for s in $(seq 1 {runs - 1}); do {command} --seed $s; done  # {runs} training runs")
+    return lines
+
+
 def card_sections(shipped: dict, entries: list[dict]) -> str:
     notes = "\n".join(f"- **{e['label']}**: {e['info'].get('config', {}).get('notes', '(no run)')}" for e in entries)
     eval_command = shipped["results"].get("command", "python examples/tmaze/evaluate.py ...")
@@ -210,10 +225,8 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         "```bash",
         "python examples/tmaze/make_data.py",
-        "for b in xlstm mamba rate transformer; do python examples/tmaze/train.py examples/tmaze/configs/$b.json; done",
-        "for s in 1 2; do python examples/tmaze/train.py examples/tmaze/configs/rate.json --seed $s; done  # more RATE runs",
-        "python examples/tmaze/make_data.py --max-segments 7 --out data/tmaze-7",
-        "python examples/tmaze/train.py examples/tmaze/configs/rate-7.json  # RATE-7; then --seed 1, --seed 2",
+        "python examples/tmaze/make_data.py --max-segments 7 --out data/tmaze-7  # for RATE-7",
+        *training_commands(entries),
         "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
         "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
         "python examples/tmaze/make_data.py --max-segments 33 --episodes 1000 --out data/tmaze-33",
@@ -221,17 +234,17 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "python examples/tmaze/make_data.py --max-segments 333 --episodes 600 --out data/tmaze-333",
         "python examples/tmaze/train.py examples/tmaze/configs/xlstm-10k.json  # fine-tunes runs/tmaze/xlstm-longer",
         "python examples/tmaze/evaluate.py runs/tmaze/xlstm-10k --steps 10000 30000 100000  # the memory horizon",
-        "python examples/tmaze/evaluate.py runs/tmaze/xlstm runs/tmaze/xlstm-long runs/tmaze/mamba runs/tmaze/rate runs/tmaze/transformer",
+        "python examples/tmaze/evaluate.py runs/tmaze/<every run above> --segments 1 2 3 5 9 12",
         f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare <the other runs>",
         "```",
         "",
     ])
 
 
-def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None) -> Path:
+def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None, name: str | None = None) -> Path:
     shipped = run_info(run)
     entries = [shipped] + [run_info(other) for other in compare]
-    name = shipped["info"]["name"]
+    name = name or shipped["info"]["name"]
     agent = lram_agents.load(run / "model", device="cpu").bind(gym.make(ENV_ID, corridor_length=corridor_length(1)))
     seeds = shipped["results"]["seeds"]
     results = {f"success rate @ {n} segments (L = {corridor_length(n)}), {seeds} seeds": rate
@@ -257,8 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs for the table and plot")
     parser.add_argument("--description", default=None, help="the manifest's description (default: says the data)")
     parser.add_argument("--zoo", type=Path, default=Path("zoo"), help="the zoo folder holding manifest.json")
+    parser.add_argument("--name", default=None, help="the zoo name (default: the run's config name)")
     args = parser.parse_args(argv)
-    print(f"shipped to {ship(args.run, args.compare, args.zoo, args.description)}")
+    print(f"shipped to {ship(args.run, args.compare, args.zoo, args.description, args.name)}")
 
 
 if __name__ == "__main__":
