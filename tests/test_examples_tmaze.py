@@ -1,6 +1,7 @@
 """examples/tmaze end to end on a tiny scale: oracle data -> curriculum training -> evaluation -> zoo folder."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +60,21 @@ def test_data_train_evaluate_ship(tmp_path, monkeypatch):
     zoo = tmp_path / "zoo"
     zoo.mkdir()
     (zoo / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}, indent=2))
-    folder = ship.ship(tmp_path / "runs" / "xlstm", [], zoo)
-    assert (folder / ship.PLOT_FILE).is_file() and "| RATE-7 (RATE paper, Table 2) |" in (folder / "README.md").read_text()
+    shutil.copytree(tmp_path / "runs" / "xlstm", tmp_path / "runs" / "xlstm-seed1")  # a second training run's record
+    folder = ship.ship(tmp_path / "runs" / "xlstm", [], zoo, archive=tmp_path / "archive")
+    card = (folder / "README.md").read_text()
+    assert (folder / ship.PLOT_FILE).is_file() and "| RATE-7 (RATE paper, Table 2) |" in card
+    assert "(ours, 2 runs × 3 seeds)" in card
     agent = lram_agents.load("xlstm-tmaze", zoo=Zoo(zoo / "manifest.json"), device="cpu")
     assert agent.model.num_parameters() == summary["parameters"]
+
+    # on a new machine the compared runs are gone: their rows come back from the archive ship.py kept
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["xlstm-seed1.json", "xlstm.json"]
+    shutil.rmtree(tmp_path / "runs" / "xlstm-seed1")
+    entry = ship.run_info(tmp_path / "runs" / "xlstm-seed1", archive=tmp_path / "archive")
+    assert entry["info"]["parameters"] == summary["parameters"] and len(entry["seed_results"]) == 2
+    assert ship.rates(entry) == ship.rates(ship.run_info(tmp_path / "runs" / "xlstm", archive=tmp_path / "archive"))
+    assert ship.run_info(tmp_path / "runs" / "absent", archive=tmp_path / "archive")["seed_results"] == [{"segments": {}}]
 
 
 def test_the_card_gives_one_training_command_per_model_looping_over_its_seeds():

@@ -9,6 +9,10 @@ go into the card's table and plot; a run without results is listed as not evalua
 config with other training seeds (``<run>-seed<N>``, train.py --seed) join their run's row as
 mean ± standard error over the runs, as RATE's Table 2 reports; a ``<run>-seed<N>`` may itself be the
 one shipped.
+
+``runs/`` is not committed, so every run that goes into a card is also kept in ``examples/tmaze/results/<run>.json``
+(its run.json and results.json, a few KB): a card can be rebuilt on a new machine with other rows or seeds without
+training the compared runs again (only the shipped run's weights must be on disk).
 """
 
 from __future__ import annotations
@@ -27,22 +31,44 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import lram_agents  # noqa: E402
 from common import BACKBONE_LABELS, ENV_ID, EVAL_SEGMENTS, PUBLISHED, PUBLISHED_SEGMENTS, corridor_length  # noqa: E402
-from evaluate import load_results  # noqa: E402
+from evaluate import RESULTS_FILE, load_results  # noqa: E402
 from lram_agents.registry import add_to_manifest, manifest_entry  # noqa: E402
 from lram_agents.serialization import atomic_write_text  # noqa: E402
 
 PLOT_FILE = "success_rate.png"
+ARCHIVE = Path(__file__).resolve().parent / "results"
 
 
-def run_info(run: Path) -> dict:
-    """A run with the runs of its config under other training seeds (``<base>-seed<N>`` beside ``<base>``): its
-    own info and results, and every run's results for the mean ± s.e. rows."""
+def recorded(run: Path, archive: Path = ARCHIVE) -> dict | None:
+    """A run's ``info`` (run.json) and ``results`` (results.json): from its directory where it was evaluated there,
+    else from the archive, else None."""
+    if (run / RESULTS_FILE).is_file():
+        info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+        return {"info": info, "results": load_results(run)}
+    kept = archive / f"{run.name}.json"
+    return json.loads(kept.read_text()) if kept.is_file() else None
+
+
+def run_info(run: Path, archive: Path = ARCHIVE) -> dict:
+    """A run with the runs of its config under other training seeds (``<base>-seed<N>`` beside ``<base>``, on disk
+    or in the archive): its own info and results, and every run's results for the mean ± s.e. rows."""
     base = re.sub(r"-seed\d+$", "", run.name)
-    candidates = [run.parent / base, *sorted(run.parent.glob(f"{base}-seed*"))]
-    group = [r for r in candidates if re.fullmatch(rf"{re.escape(base)}(-seed\d+)?", r.name) and (r / "results.json").is_file()]
-    info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
-    return {"run": run, "info": info, "results": load_results(run), "seed_results": [load_results(r) for r in group] or [load_results(run)],
+    names = {base} | {p.name for p in run.parent.glob(f"{base}-seed*")} | {p.stem for p in archive.glob(f"{base}-seed*.json")}
+    members = {name: recorded(run.parent / name, archive) for name in sorted(names)
+               if re.fullmatch(rf"{re.escape(base)}(-seed\d+)?", name)}
+    members = {name: record for name, record in members.items() if record}
+    own = recorded(run, archive) or {"info": {}, "results": {"segments": {}}}
+    return {"run": run, "info": own["info"], "results": own["results"], "members": members,
+            "seed_results": [record["results"] for record in members.values()] or [own["results"]],
             "label": BACKBONE_LABELS.get(base, base)}
+
+
+def keep_in_archive(entries: list[dict], archive: Path = ARCHIVE) -> None:
+    """Write every run a card uses (each entry's seed runs) to ``archive/<run>.json``."""
+    archive.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        for name, record in entry["members"].items():
+            atomic_write_text(archive / f"{name}.json", json.dumps(record, separators=(",", ":")) + "\n")
 
 
 def _by_length(results: dict, unit: str) -> dict[int, float]:
@@ -241,9 +267,11 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
     ])
 
 
-def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None, name: str | None = None) -> Path:
-    shipped = run_info(run)
-    entries = [shipped] + [run_info(other) for other in compare]
+def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = None, name: str | None = None,
+         archive: Path = ARCHIVE) -> Path:
+    shipped = run_info(run, archive)
+    entries = [shipped] + [run_info(other, archive) for other in compare]
+    keep_in_archive(entries, archive)
     name = name or shipped["info"]["name"]
     agent = lram_agents.load(run / "model", device="cpu").bind(gym.make(ENV_ID, corridor_length=corridor_length(1)))
     seeds = shipped["results"]["seeds"]
