@@ -208,7 +208,25 @@ def training_commands(entries: list[dict]) -> list[str]:
     return lines
 
 
-def card_sections(shipped: dict, entries: list[dict]) -> str:
+LONG_VARIANT_COMMANDS = [  # the xLSTM's fine-tuning chain to long corridors (cards that compare xLSTM runs)
+    "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
+    "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
+    "python examples/tmaze/make_data.py --max-segments 33 --episodes 1000 --out data/tmaze-33",
+    "python examples/tmaze/train.py examples/tmaze/configs/xlstm-longer.json  # fine-tunes runs/tmaze/xlstm-long",
+    "python examples/tmaze/make_data.py --max-segments 333 --episodes 600 --out data/tmaze-333",
+    "python examples/tmaze/train.py examples/tmaze/configs/xlstm-10k.json  # fine-tunes runs/tmaze/xlstm-longer",
+    "python examples/tmaze/evaluate.py runs/tmaze/xlstm-10k --steps 10000 30000 100000  # the memory horizon",
+]
+
+
+def extra_data_commands(entries: list[dict]) -> list[str]:
+    """RATE-7's data set (episodes of up to 7 segments) where a compared run trains on it."""
+    if any("configs/rate-7" in e["info"].get("command", "") for e in entries):
+        return ["python examples/tmaze/make_data.py --max-segments 7 --out data/tmaze-7  # for RATE-7"]
+    return []
+
+
+def card_sections(shipped: dict, entries: list[dict], name: str) -> str:
     notes = "\n".join(f"- **{e['label']}**: {e['info'].get('config', {}).get('notes', '(no run)')}" for e in entries)
     eval_command = shipped["results"].get("command", "python examples/tmaze/evaluate.py ...")
     return "\n".join([
@@ -251,17 +269,13 @@ def card_sections(shipped: dict, entries: list[dict]) -> str:
         "",
         "```bash",
         "python examples/tmaze/make_data.py",
-        "python examples/tmaze/make_data.py --max-segments 7 --out data/tmaze-7  # for RATE-7",
+        *extra_data_commands(entries),
         *training_commands(entries),
-        "python examples/tmaze/make_data.py --max-segments 9 --episodes 2000 --out data/tmaze-9",
-        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-long.json  # fine-tunes runs/tmaze/xlstm",
-        "python examples/tmaze/make_data.py --max-segments 33 --episodes 1000 --out data/tmaze-33",
-        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-longer.json  # fine-tunes runs/tmaze/xlstm-long",
-        "python examples/tmaze/make_data.py --max-segments 333 --episodes 600 --out data/tmaze-333",
-        "python examples/tmaze/train.py examples/tmaze/configs/xlstm-10k.json  # fine-tunes runs/tmaze/xlstm-longer",
-        "python examples/tmaze/evaluate.py runs/tmaze/xlstm-10k --steps 10000 30000 100000  # the memory horizon",
+        *(LONG_VARIANT_COMMANDS if any("configs/xlstm" in e["info"].get("command", "") for e in entries) else []),
         "python examples/tmaze/evaluate.py runs/tmaze/<every run above> --segments 1 2 3 5 9 12",
-        f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare <the other runs>",
+        f"python examples/tmaze/ship.py runs/tmaze/{shipped['run'].name} --compare "
+        + " ".join(f"runs/tmaze/{e['run'].name}" for e in entries[1:])
+        + (f" --name {name}" if name != shipped["info"].get("name") else ""),
         "```",
         "",
     ])
@@ -282,7 +296,7 @@ def ship(run: Path, compare: list[Path], zoo: Path, description: str | None = No
     agent.save_pretrained(target, name=name, results=results)
     plot(entries, target / PLOT_FILE)
     card = (target / "README.md").read_text()
-    atomic_write_text(target / "README.md", card.replace("## Config", card_sections(shipped, entries) + "\n## Config", 1))
+    atomic_write_text(target / "README.md", card.replace("## Config", card_sections(shipped, entries, name) + "\n## Config", 1))
     best = min(own_rates(shipped).get(n, 0.0) for n in (1, 2, 3, 5))
     description = description or (f"{shipped['label']} trained on T-Maze oracle data (<= 3 segments of 30 steps) with "
                                   "RATE's curriculum")
