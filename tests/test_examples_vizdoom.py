@@ -141,6 +141,9 @@ def test_train_evaluate_and_ship_run_end_to_end(data, tmp_path, monkeypatch):
     card = (directory / "README.md").read_text()
     assert "lram train examples/vizdoom/train_rate.yaml --threads 1" in card and "| paper: RATE |" in card
     assert "3 episodes, 36 steps" in card  # the data's own summary
+    # the configs hold episodes out: the card's training row gives the loss on them beside the training loss
+    held_out = ship.run_summary("runs/vizdoom/rate")["final_val_loss"]
+    assert np.isfinite(held_out) and f"| {held_out:.4f} |" in card
     assert "rate-vizdoom" in (tmp_path / "zoo" / "manifest.json").read_text()
     agent = lram_agents.load(directory)
     action = agent.act(np.zeros((3, 64, 112), np.uint8))

@@ -52,6 +52,10 @@ def training_facts(name: str) -> dict:
             "parameters": model.num_parameters(), "model_dir": str(output / "model"), "data": config["data"][0]["path"]}
 
 
+def held_out(facts: dict) -> str:
+    return "—" if facts.get("final_val_loss") is None else f"{facts['final_val_loss']:.4f}"
+
+
 def survival_plot(report: dict, path: Path) -> None:
     """Share of the episodes still running after t steps, per model and reference."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -120,10 +124,12 @@ def card(name: str, model: str, report: dict, facts: dict, data: str, strip: dic
         "### Data", "",
         data, "",
         "### Training (one CPU thread each, two or more runs sharing two cores)", "",
-        "| model | config | parameters | steps | batch | wall time | final loss |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | config | parameters | steps | batch | wall time | final loss | held-out loss |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *[f"| {MODELS.get(m, m)} | `{f['config']}` | {f['parameters'] / 1e6:.2f}M | {f['steps']} | {f['batch_size']} | "
-          f"{f['minutes']:.0f} min | {f['final_loss']:.4f} |" for m, f in facts.items()],
+          f"{f['minutes']:.0f} min | {f['final_loss']:.4f} | {held_out(f)} |" for m, f in facts.items()], "",
+        "Held-out loss: action cross-entropy on the episodes the run kept out of training (`validation_fraction`), "
+        "at its last validation; far above the final loss means the model learned its training episodes by heart.",
         "", "## Reproduce", "", "```bash",
         "nice -n 10 python examples/vizdoom/make_data.py --shard 0/2 &  # one process per core",
         "nice -n 10 python examples/vizdoom/make_data.py --shard 1/2",
