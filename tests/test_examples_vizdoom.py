@@ -145,6 +145,9 @@ def test_train_evaluate_and_ship_run_end_to_end(data, tmp_path, monkeypatch):
     held_out = ship.run_summary("runs/vizdoom/rate")["final_val_loss"]
     assert np.isfinite(held_out) and f"| {held_out:.4f} |" in card
     assert "rate-vizdoom" in (tmp_path / "zoo" / "manifest.json").read_text()
+    replay = json.loads((directory / "evaluation.json").read_text())["replay"]  # what tests/test_zoo_vizdoom.py replays
+    assert replay["seeds"] == [100_000 + i for i in range(4)] and len(replay["results"]) == 4
+    assert all(1 <= e["steps"] <= replay["max_steps"] for e in replay["results"])
     agent = lram_agents.load(directory)
     action = agent.act(np.zeros((3, 64, 112), np.uint8))
     assert 0 <= int(action) < 5
