@@ -117,8 +117,10 @@ def summary(output: Path) -> str:
         raise SystemExit(f"no episodes in {output}")
     size = sum(p.stat().st_size for p in output.glob("episode-*.h5"))
     cpu_hours = sum(r.get("cpu_seconds", 0.0) for r in rows) / 3600
+    wall_hours = sum(r.get("seconds", 0.0) for r in rows) / 3600  # shards run side by side: divide by their number
     lines = [f"{len(rows)} episodes, {sum(r['steps'] for r in rows)} steps, {size / 2**30:.2f} GiB in {output}, "
-             f"recorded in {cpu_hours:.2f} CPU hours",
+             f"recorded in {cpu_hours:.2f} CPU hours, {wall_hours:.2f} wall hours summed over the episodes "
+             f"({60 * wall_hours / 2:.0f} min with two shards side by side)", "",
              "| epsilon | episodes | return | steps | died | good items | bad items |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for epsilon in sorted({r["epsilon"] for r in rows}):
         group = [r for r in rows if r["epsilon"] == epsilon]

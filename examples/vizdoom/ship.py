@@ -12,6 +12,7 @@ cost, every model's training time, and the commands that regenerate all of it.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -51,8 +52,45 @@ def training_facts(name: str) -> dict:
     output = Path(config["output_dir"])
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     model = lram_agents.load(output / "model", device="cpu").model
-    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output), "batch_size": trainer["batch_size"],
+    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output), **best_validation(output),
+            "batch_size": trainer["batch_size"],
             "parameters": model.num_parameters(), "model_dir": str(output / "model"), "data": config["data"][0]["path"]}
+
+
+def best_validation(output: Path) -> dict:
+    """The lowest held-out loss of a run and its step (nothing if the run did not validate)."""
+    rows = [row for row in csv.DictReader((output / "metrics.csv").open()) if row.get("val_loss")]
+    if not rows:
+        return {}
+    best = min(rows, key=lambda row: float(row["val_loss"]))
+    return {"best_val_loss": float(best["val_loss"]), "best_val_step": int(best["step"])}
+
+
+def items_per_100_steps(episodes: list[dict]) -> float:
+    return 100 * sum(e["good"] + e["bad"] for e in episodes) / max(sum(e["steps"] for e in episodes), 1)
+
+
+def limits(report: dict, facts: dict) -> list[str]:
+    """What the measurements say about why no model reached RATE's published reward."""
+    lines = ["### What limited it", ""]
+    for model, f in facts.items():
+        episodes = report["results"][model]
+        good, bad = sum(e["good"] for e in episodes), sum(e["bad"] for e in episodes)
+        line = (f"* {MODELS.get(model, model)}: {items_per_100_steps(episodes):.1f} items per 100 steps, "
+                f"{good / max(good + bad, 1):.0%} of them of the pillar's colour")
+        if "best_val_loss" in f:
+            line += (f"; held-out loss lowest at step {f['best_val_step']} ({f['best_val_loss']:.4f}), "
+                     f"{f['final_val_loss']:.4f} at the end while the training loss fell to {f['final_loss']:.4f}")
+        lines.append(line + ".")
+    scripted, random = (items_per_100_steps(report["references"][name]) for name in ("scripted", "random"))
+    return lines + [
+        "",
+        f"(scripted memory policy: {scripted:.1f} items per 100 steps; random policy: {random:.1f}.) A share near 50% "
+        "is what a policy blind to the colour gets: the models learned to walk to items but not which colour to take, "
+        "so the wrong ones kill them about as early as the acid kills a random player. Where the "
+        "held-out loss turns up while the training loss keeps falling, the run has started to learn its training "
+        "episodes by heart: more episodes (the recurrent models and RATE only ever see the first 90 steps of each) "
+        "would help before more steps.", ""]
 
 
 def held_out(facts: dict) -> str:
@@ -128,6 +166,7 @@ def card(name: str, model: str, report: dict, facts: dict, data: str, strip: dic
         "### Every model at one budget, beside RATE's Table 1", "",
         table(report), "",
         "Measured with `lram_agents.load` and the same seeds for every row. Good / bad items are counted by the env.", "",
+        *(limits(report, facts) if mean_reward(shipped) <= paper_best else []),
         "![survival](survival.png)", "",
         "![frames](frames.png)", "",
         f"The shipped agent on seed {strip['seed']} ({strip['color']} pillar): {strip['steps']} steps, reward {strip['return']:.2f}.", "",
