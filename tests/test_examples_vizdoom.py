@@ -132,7 +132,7 @@ def test_train_evaluate_and_ship_run_end_to_end(data, tmp_path, monkeypatch):
     evaluate.main(["--models", "rate2=runs/vizdoom/rate/model", "--episodes", "2", "--envs", "1", "--max-steps", "15"])
     report = json.loads(Path("runs/vizdoom/evaluation/evaluation.json").read_text())
     assert set(report["results"]) == {"rate", "rate2"}
-    assert "| paper: RATE | 16.46 ± 6.90 | 745 |" in evaluate.table(report)
+    assert "| paper: RATE | 16.46 ± 6.90 | 372 (745 tics) |" in evaluate.table(report)
     (tmp_path / "zoo").mkdir()
     (tmp_path / "zoo" / "manifest.json").write_text(json.dumps({"format_version": 1, "models": []}))
     ship.main(["--zoo", str(tmp_path / "zoo")])  # rate2 has no training config of its own: only rate can ship

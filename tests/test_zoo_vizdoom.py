@@ -43,4 +43,4 @@ def test_the_card_states_the_evaluation_it_ships_with(shipped):
     card = (ZOO / name / "README.md").read_text()
     rewards = np.array([e["return"] for e in episodes])
     assert f"reward {rewards.mean():.2f} ± {rewards.std(ddof=1) / np.sqrt(len(rewards)):.2f}" in card
-    assert "| paper: RATE | 16.46 ± 6.90 | 745 |" in card
+    assert "| paper: RATE | 16.46 ± 6.90 | 372 (745 tics) |" in card

@@ -31,7 +31,7 @@ from lram_agents.run_configs import load_config_file  # noqa: E402
 from lram_agents.serialization import atomic_write_text, save_figure  # noqa: E402
 from lram_agents.training.metrics import run_summary  # noqa: E402
 
-from evaluate import MODELS, mean_se, play_agent, table  # noqa: E402  (beside this script)
+from evaluate import MODELS, PAPER, TICS_PER_STEP, mean_se, play_agent, table  # noqa: E402  (beside this script)
 from make_data import summary as data_summary  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -109,7 +109,9 @@ def survival_plot(report: dict, path: Path) -> None:
                 linestyle="-" if k < len(curves) - 2 else "--")
     ax.set(xlabel="agent step", ylabel="share of episodes still alive", xscale="symlog", ylim=(0, 1.02),
            title=f"ViZDoom-Two-Colors: survival over {len(next(iter(curves.values())))} seeded episodes")
-    ax.axvline(745, color="grey", linewidth=0.8, linestyle=":", label="RATE's mean lifetime (745 steps)")
+    rate_steps = PAPER["RATE"][1] / TICS_PER_STEP
+    ax.axvline(rate_steps, color="grey", linewidth=0.8, linestyle=":",
+               label=f"RATE's published mean lifetime ({rate_steps:.0f} steps, {PAPER['RATE'][1]} tics)")
     ax.legend(fontsize=7)
     save_figure(fig, path, dpi=110)
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     data = data_summary(Path(facts[model]["data"]))
     atomic_write_text(directory / "README.md", card(name, model, report, facts, data, strip, (directory / "README.md").read_text()))
     description = (f"{MODELS.get(model, model)} on ViZDoom-Two-Colors from RGB frames: mean reward {headline['mean reward']:.2f}, "
-                   f"lifetime {headline['mean lifetime (steps)']:.0f} steps over {len(shipped)} seeded episodes (RATE's paper: 16.46, 745).")
+                   f"lifetime {headline['mean lifetime (steps)']:.0f} steps over {len(shipped)} seeded episodes (RATE's paper: 16.46, 745 tics = 372 steps).")
     add_to_manifest(args.zoo, manifest_entry(directory, name, description, local=name))
     size = sum(p.stat().st_size for p in directory.iterdir())
     print(f"shipped {model} as {name!r} in {directory} ({size / 1e3:.0f} kB on disk); manifest updated")
