@@ -86,8 +86,8 @@ def limits(report: dict, facts: dict) -> list[str]:
     return lines + [
         "",
         f"(scripted memory policy: {scripted:.1f} items per 100 steps; random policy: {random:.1f}.) A share near 50% "
-        "is what a policy blind to the colour gets: the models learned to walk to items but not which colour to take, "
-        "so the wrong ones kill them about as early as the acid kills a random player. Where the "
+        "is what a policy blind to the colour gets: items picked up faster than the random policy's but at such a share "
+        "mean a model learned to walk to items, not which colour to take. Where the "
         "held-out loss turns up while the training loss keeps falling, the run has started to learn its training "
         "episodes by heart: more episodes (the recurrent models and RATE only ever see the first 90 steps of each) "
         "would help before more steps.", ""]
@@ -154,7 +154,7 @@ def replay_episodes(agent, report: dict) -> dict:
 def card(name: str, model: str, report: dict, facts: dict, data: str, strip: dict, generic: str) -> str:
     shipped = report["results"][model]
     good, bad = sum(e["good"] for e in shipped), sum(e["bad"] for e in shipped)
-    paper_best = 16.46
+    paper_best = float(PAPER["RATE"][0].split()[0])
     verdict = (f"above RATE's published {paper_best}" if mean_reward(shipped) > paper_best
                else f"**below** RATE's published {paper_best}")
     lines = [
