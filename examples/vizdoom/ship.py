@@ -12,7 +12,6 @@ cost, every model's training time, and the commands that regenerate all of it.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -52,18 +51,8 @@ def training_facts(name: str) -> dict:
     output = Path(config["output_dir"])
     trainer = json.loads((output / "trainer_config.json").read_text())  # what the run used, not today's yaml
     model = lram_agents.load(output / "model", device="cpu").model
-    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output), **best_validation(output),
-            "batch_size": trainer["batch_size"],
+    return {"config": config_path.relative_to(HERE.parent.parent).as_posix(), **run_summary(output), "batch_size": trainer["batch_size"],
             "parameters": model.num_parameters(), "model_dir": str(output / "model"), "data": config["data"][0]["path"]}
-
-
-def best_validation(output: Path) -> dict:
-    """The lowest held-out loss of a run and its step (nothing if the run did not validate)."""
-    rows = [row for row in csv.DictReader((output / "metrics.csv").open()) if row.get("val_loss")]
-    if not rows:
-        return {}
-    best = min(rows, key=lambda row: float(row["val_loss"]))
-    return {"best_val_loss": float(best["val_loss"]), "best_val_step": int(best["step"])}
 
 
 def items_per_100_steps(episodes: list[dict]) -> float:
@@ -78,7 +67,7 @@ def limits(report: dict, facts: dict) -> list[str]:
         good, bad = sum(e["good"] for e in episodes), sum(e["bad"] for e in episodes)
         line = (f"* {MODELS.get(model, model)}: {items_per_100_steps(episodes):.1f} items per 100 steps, "
                 f"{good / max(good + bad, 1):.0%} of them of the pillar's colour")
-        if "best_val_loss" in f:
+        if f["best_val_loss"] is not None:
             line += (f"; held-out loss lowest at step {f['best_val_step']} ({f['best_val_loss']:.4f}), "
                      f"{f['final_val_loss']:.4f} at the end while the training loss fell to {f['final_loss']:.4f}")
         lines.append(line + ".")

@@ -18,7 +18,8 @@ PLOT_FILE = "learning_curves.png"
 
 
 def run_summary(directory: str | Path) -> dict[str, float]:
-    """Steps, training minutes, final loss and last validation loss (``None`` without one) of a run's ``metrics.csv``.
+    """Steps, training minutes, final loss, and the last and the lowest validation loss with its step (``None``
+    without validation) of a run, read from its ``metrics.csv``.
 
     ``time_s`` is a clock time, so the minutes are summed from each row's ``steps_per_s`` (which covers
     the steps since the row before): a resumed run does not count the time it was stopped.
@@ -31,9 +32,10 @@ def run_summary(directory: str | Path) -> dict[str, float]:
         raise ValueError(f"{path} has no rows yet")
     steps = [0] + [int(row["step"]) for row in rows]
     seconds = sum((steps[i + 1] - steps[i]) / float(row["steps_per_s"]) for i, row in enumerate(rows))
-    validated = [float(row["val_loss"]) for row in rows if row.get("val_loss")]
+    validated = [(int(row["step"]), float(row["val_loss"])) for row in rows if row.get("val_loss")]
+    best_step, best = min(validated, key=lambda pair: pair[1]) if validated else (None, None)
     return {"steps": steps[-1], "minutes": seconds / 60, "final_loss": float(rows[-1]["loss"]),
-            "final_val_loss": validated[-1] if validated else None}
+            "final_val_loss": validated[-1][1] if validated else None, "best_val_loss": best, "best_val_step": best_step}
 
 
 class MetricsLogger:
