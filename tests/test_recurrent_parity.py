@@ -67,6 +67,30 @@ def test_xlstm_matches_the_packages_own_step(backbone):
     assert (ours - package_steps).abs().max().item() <= TOL
 
 
+@pytest.mark.parametrize("kernel", ["torch", "compiled"])
+def test_xlstm_gradients_equal_the_packages_parallel_forward(kernel):
+    """Our mLSTM passes no gradient through its stabilisers (mlstm_chunk's docstring); the package's parallel
+    forward does. The outputs depend on the stabilisers only through the eps = 1e-6 both add to the stabilised
+    denominator, so every parameter's gradient must agree, the input gate's (which sets the stabilisers) to ~eps,
+    all others to float64 precision (40 tokens in chunks of 8: the plain chunk loop, and with
+    ``kernel="compiled"`` chunks_in_parallel)."""
+    from lram_agents.backbones.xlstm import XLSTMBackbone, XLSTMConfig
+
+    torch.manual_seed(0)
+    ours = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=8, context_tokens=40,
+                                     kernel=kernel)).double()
+    x = torch.randn(2, 40, 16, dtype=torch.float64)
+    grads = []
+    for forward in (lambda: ours(x)[0], lambda: ours.stack(x)):
+        ours.zero_grad(set_to_none=True)
+        forward().sin().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in ours.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("igate" in n for n in grads[0])
+    for name in grads[0]:
+        tol = 1e-5 if "igate" in name else 1e-10
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=tol, atol=tol, msg=name)
+
+
 def test_xlstm_state_after_chunks_equals_state_after_parallel():
     from lram_agents.backbones.xlstm import XLSTMBackbone
 
