@@ -127,8 +127,10 @@ def filled_state(model: LRAMModel, batch: int, context: int, fill: str = "synthe
             for _ in range(context):
                 state = model(inputs, state).state
         return state
-    state = model.init_state(batch)
-    with torch.no_grad():
+    # made in inference mode, as an agent's state is: a compiled step guards on it, and a state made outside
+    # would make the step compile twice (its outputs are inference tensors; a 16M model's frozen step: ~100 s each)
+    with torch.inference_mode():
+        state = model.init_state(batch)
         for name, tensor in state.items():
             if name == "length":
                 tensor.fill_(3 * context)

@@ -80,9 +80,24 @@ def dense(state: State) -> State:
     Every state a step takes and returns has one memory layout. A compiled step is specialised on its inputs'
     strides, and backbones return parts of their state sliced out of larger tensors (conv windows, Mamba's last
     scan state, the xLSTM's stabiliser) or expanded (RATE's initial memory): the second step from
-    :meth:`LRAMModel.init_state` would then be a second graph, compiled again at the same shapes.
+    :meth:`LRAMModel.init_state` would then be a second graph, compiled again at the same shapes. Dynamo's guards
+    compare every stride, also those of dimensions of size 1 that ``contiguous()`` ignores (at batch 1 a conv window
+    sliced from a larger tensor "is contiguous" with another batch stride): those get the standard strides as a view.
     """
-    return {name: tensor.contiguous() for name, tensor in state.items()}
+    return {name: _standard_strides(tensor) for name, tensor in state.items()}
+
+
+def _standard_strides(tensor: torch.Tensor) -> torch.Tensor:
+    strides, step = [], 1
+    for size in reversed(tensor.shape):
+        strides.append(step)
+        step *= max(size, 1)
+    strides.reverse()
+    if tensor.stride() == tuple(strides):
+        return tensor
+    if tensor.is_contiguous():  # only dimensions of size 1 differ: the same elements at the same addresses
+        return tensor.as_strided(tensor.shape, strides)
+    return tensor.contiguous()
 
 
 class LRAMModel(nn.Module):

@@ -57,17 +57,19 @@ def test_compiled_step_equals_the_plain_step():
         assert memories and all(donated.state[name].data_ptr() == given[name].data_ptr() for name in memories)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("backbone", list(SMALL_BACKBONES))
-def test_a_step_returns_its_state_in_the_layout_of_the_empty_state(backbone):
+def test_a_step_returns_its_state_in_the_layout_of_the_empty_state(backbone, batch):
     """Same shapes, dtypes and strides after a step (also one that resets a row) as ``init_state``'s: a compiled
-    step is specialised on strides, so any difference compiles the second step again."""
+    step is specialised on strides, so any difference compiles the second step again. At batch 1 the batch
+    dimension's stride counts too (dynamo compares it, ``is_contiguous`` does not)."""
     model = LRAMModel(small_config(backbone)).eval()
-    empty = model.init_state(2)
+    empty = model.init_state(batch)
     layout = lambda state: {name: (t.shape, t.dtype, t.stride()) for name, t in state.items()}  # noqa: E731
     with torch.inference_mode():
-        state = model(random_timesteps(2, 1), dict(empty)).state
+        state = model(random_timesteps(batch, 1), dict(empty)).state
         assert layout(state) == layout(empty)
-        state = model(random_timesteps(2, 1, seed=1), state, torch.tensor([True, False])).state
+        state = model(random_timesteps(batch, 1, seed=1), state, torch.tensor([True, False][:batch])).state
         assert layout(state) == layout(empty)
 
 
