@@ -88,6 +88,7 @@ def dense(state: State) -> State:
 
 
 def _standard_strides(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` with the strides ``torch.empty(tensor.shape)`` has: a view where only size-1 dimensions differ."""
     strides, step = [], 1
     for size in reversed(tensor.shape):
         strides.append(step)
