@@ -57,6 +57,28 @@ def test_compiled_step_equals_the_plain_step():
         assert memories and all(donated.state[name].data_ptr() == given[name].data_ptr() for name in memories)
 
 
+def test_compiled_mamba_step_runs_the_recurrence_and_equals_the_plain_step(monkeypatch):
+    """Mamba's compiled step traces the scan token by token (``scan_chunk_recurrent``, fused into one pass over the
+    SSM state) where the plain step runs the parallel scan: the same logits and states over a rollout with a reset."""
+    from lram_agents.backbones import mamba
+
+    traced = []
+    recurrence = mamba.scan_chunk_recurrent
+    monkeypatch.setattr(mamba, "scan_chunk_recurrent", lambda *args: traced.append(torch.compiler.is_compiling()) or recurrence(*args))
+    model = LRAMModel(compile_config("mamba")).eval()
+    steps = random_timesteps(2, 8)
+    step = make_step(model, compile=True, donate_state=True)
+    with torch.inference_mode():
+        plain = _rollout(model, steps)
+        assert not traced  # the plain path keeps the parallel scan
+        torch.testing.assert_close(_rollout(step, steps), plain, rtol=1e-4, atol=1e-4)
+        assert traced and all(traced)
+        given = model(slice_steps(steps, (slice(None), slice(0, 2)))).state
+        plain = model(slice_steps(steps, (slice(None), slice(2, 3))), dict(given))
+        compiled = step(slice_steps(steps, (slice(None), slice(2, 3))), dict(given))
+        torch.testing.assert_close(compiled.state, plain.state, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("backbone", list(SMALL_BACKBONES))
 def test_a_step_returns_its_state_in_the_layout_of_the_empty_state(backbone, batch):

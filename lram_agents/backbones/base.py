@@ -142,6 +142,17 @@ def _frozen_compile() -> bool:
     return torch.compiler.is_compiling() and torch._inductor.config.freezing
 
 
+#: Chunks of up to this many tokens (an inference step's 1-3 tokens per timestep) are written token by token when
+#: compiled: element-wise ops over the recurrent state that inductor fuses into one pass over it, where the
+#: chunkwise / parallel-scan forms write temporaries of the whole chunk.
+STEP_TOKENS = 8
+
+
+def traced_step(tokens: int) -> bool:
+    """True while torch.compile traces a chunk of ``tokens`` tokens short enough to be an inference step's."""
+    return torch.compiler.is_compiling() and tokens <= STEP_TOKENS
+
+
 _state_donated = False  # read while torch.compile traces, so a step's graph is traced with the setting it runs with
 
 

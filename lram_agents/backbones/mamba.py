@@ -31,7 +31,7 @@ from mambapy.mamba import MambaConfig as _MambapyConfig
 from mambapy.pscan import pscan
 from torch import nn
 
-from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty
+from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty, traced_step
 from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.config_utils import require
 
@@ -190,6 +190,11 @@ def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | N
     state the previous one ended in: :func:`scan_chunk` (default chunk :func:`scan_chunk_tokens`), or with
     ``compiled`` :func:`scan_chunk_recurrent` under ``torch.compile`` (default chunk :data:`COMPILED_SCAN_CHUNK`).
     """
+    if traced_step(x.shape[1]):
+        # a compiled inference step (traced as part of the whole step): the recurrence, which inductor fuses into one
+        # pass over the SSM state; the parallel scan's (B, L, ED, N) temporaries and padding took 187 us of a 16M
+        # layer's step at batch 1, a third of the step (one thread)
+        return scan_chunk_recurrent(x, delta, A, B, C, D, h0)
     if compiled:
         run, chunk = compiled_fn(scan_chunk_recurrent, fullgraph=True), chunk or COMPILED_SCAN_CHUNK
     else:

@@ -33,14 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from lram_agents.backbones.base import compiled as compiled_fn
-from lram_agents.backbones.base import state_is_donated
+from lram_agents.backbones.base import state_is_donated, traced_step
 
 MState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # C^T (B,NH,DHv,DHk), n (B,NH,DHk), m (B,NH)
-
-#: Chunks of up to this many tokens (an inference step's 1-3 tokens per timestep) are written token by token when
-#: compiled, as element-wise sums inductor fuses into passes over the memory.
-STEP_TOKENS = 8
-
 
 def empty_mlstm_state(batch: int, heads: int, head_dim: int, device=None, dtype=None) -> MState:
     """C^T = 0, n = 0, m = -inf: a state that contributes nothing."""
@@ -89,16 +84,11 @@ def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
     return _decay_and_add(ct0, w0, kw, v), n + w0[..., None] * n0, m_last
 
 
-def _compiled_step(tokens: torch.Tensor) -> bool:
-    """True while torch.compile traces a chunk of an inference step's few tokens (dim -2 of ``tokens``)."""
-    return torch.compiler.is_compiling() and tokens.shape[-2] <= STEP_TOKENS
-
-
 def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
     """C^T q_t for each query of the chunk: (B,NH,L,DHk), (B,NH,DHv,DHk) -> (B,NH,L,DHv). Compiled, for a step's
     few tokens, one dot product per row of C^T and token: a reduction along the rows that inductor runs in the same
     loop as the update of those rows (MKL's matmul of 3 rows read the memory at a third of the bandwidth)."""
-    if _compiled_step(q):
+    if traced_step(q.shape[-2]):
         return torch.stack([(q[..., t, None, :] * ct).sum(-1) for t in range(q.shape[-2])], dim=-2)
     return q @ ct.transpose(-1, -2)
 
@@ -110,7 +100,7 @@ def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: tor
     eager mode the decayed memory is written once and the new outer products are added to it in place
     (``baddbmm`` into a fresh tensor would first copy its input: at batch 16 of the 16M preset that copy took as
     long as the rest of the update)."""
-    if _compiled_step(kw):
+    if traced_step(kw.shape[-2]):
         ct = w0[..., None, None] * ct0
         for s in range(kw.shape[-2]):
             ct = ct + v[..., s, :, None] * kw[..., s, None, :]
