@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -89,6 +91,30 @@ def test_xlstm_gradients_equal_the_packages_parallel_forward(kernel):
     for name in grads[0]:
         tol = 1e-5 if "igate" in name else 1e-10
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=tol, atol=tol, msg=name)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "compiled"])
+def test_xlstm_outputs_and_gradients_do_not_need_the_final_state(kernel):
+    """Within ``final_state_unread`` (the trainer's windows) a window of one mLSTM chunk skips the matrix memory after
+    its last token: the same outputs and gradients, and no memory in the state it returns."""
+    from lram_agents.backbones.base import final_state_unread
+    from lram_agents.backbones.xlstm import XLSTMBackbone, XLSTMConfig
+
+    torch.manual_seed(0)
+    backbone_module = XLSTMBackbone(XLSTMConfig(d_model=16, num_blocks=2, num_heads=2, chunk_size=16, context_tokens=12,
+                                                slstm_at=[1], kernel=kernel)).double()
+    x = torch.randn(2, 12, 16, dtype=torch.float64)
+    results = []
+    for unread in (False, True):
+        backbone_module.zero_grad(set_to_none=True)
+        with final_state_unread() if unread else contextlib.nullcontext():
+            y, state = backbone_module(x)
+        y.sin().sum().backward()
+        results.append((y.detach(), state, {n: p.grad.clone() for n, p in backbone_module.named_parameters() if p.grad is not None}))
+    (y_read, state_read, grads_read), (y_unread, state_unread, grads_unread) = results
+    torch.testing.assert_close(y_unread, y_read, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grads_unread, grads_read, rtol=1e-10, atol=1e-10)
+    assert "0.CT" in state_read and "0.CT" not in state_unread and "1.slstm" in state_unread
 
 
 def test_xlstm_state_after_chunks_equals_state_after_parallel():

@@ -122,8 +122,12 @@ def mlstm_chunkwise(
     state: MState | None,
     chunk_size: int,
     compiled: bool = False,
-) -> tuple[torch.Tensor, MState]:
+    final: bool = True,
+) -> tuple[torch.Tensor, MState | None]:
     """A long sequence as consecutive chunks of ``chunk_size`` tokens (memory O(L * chunk_size)).
+
+    ``final=False``: the caller does not read the state after the last chunk; a sequence of one chunk then returns
+    None for it and skips computing it.
 
     ``compiled`` (training): the whole chunks at once through :func:`chunks_in_parallel`, the rest as one more
     chunk, each through ``torch.compile``. A chunk's outputs and the state after it are two compiled functions,
@@ -138,7 +142,9 @@ def mlstm_chunkwise(
         return h, state_after(k, v, igate, log_f_cum, m_last, state)
 
     length = q.shape[-2]
-    if length <= chunk_size:  # an inference step: no splitting
+    if length <= chunk_size:  # one chunk: an inference step, or a training window no longer than a chunk
+        if not final:
+            return output(q, k, v, igate, fgate, state)[0], None
         return one_chunk(q, k, v, igate, fgate, state)
     if compiled:  # training: the whole chunks at once, then the rest (shorter than a chunk), if any
         chunk_size = dividing_chunk_size(length, chunk_size)

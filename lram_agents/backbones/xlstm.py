@@ -25,7 +25,7 @@ from xlstm import (
     xLSTMBlockStackConfig,
 )
 
-from lram_agents.backbones.base import State, causal_conv, linear, reset_to_empty, traced_step
+from lram_agents.backbones.base import State, causal_conv, final_state_read, linear, reset_to_empty, traced_step
 from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
 from lram_agents.backbones.mlstm_projections import headwise_linear, normed_gated_output, qkv_and_gates
@@ -186,9 +186,9 @@ class XLSTMBackbone(nn.Module):
         x_conv = layer.conv_act_fn(x_conv)
         q, k, v, igate, fgate = self._qkv_and_gates(layer, x_conv, x_mlstm, compiled)
         mstate = (state[f"{i}.CT"], state[f"{i}.n"], state[f"{i}.m"]) if state is not None else None
-        h, (out[f"{i}.CT"], out[f"{i}.n"], out[f"{i}.m"]) = mlstm_chunkwise(
-            q, k, v, igate, fgate, mstate, self.config.mlstm_chunk_size, compiled
-        )
+        h, memory = mlstm_chunkwise(q, k, v, igate, fgate, mstate, self.config.mlstm_chunk_size, compiled, final_state_read())
+        if memory is not None:
+            out[f"{i}.CT"], out[f"{i}.n"], out[f"{i}.m"] = memory
         if compiled:
             norm = cell.outnorm
             h = compiled_fn(normed_gated_output)(h, x_conv, z, norm.weight_proxy, norm.bias, norm.eps, layer.learnable_skip)

@@ -3,8 +3,9 @@
     lram bench training                                       # both scales, ~8 minutes on a 2-core CPU
     lram bench training --scales darkroom --rounds 5          # or: python benchmarks/training_speed.py ...
 
-One training step is the trainer's: forward + backward + AdamW on the backbone, over a batch of
-random token embeddings (the token encoders and heads are the same for every backbone, so they are
+One training step is the trainer's: forward + backward + AdamW on the backbone (within
+:func:`~lram_agents.backbones.base.final_state_unread`, as the trainer: the state after the window is not computed
+where a backbone can skip it), over a batch of random token embeddings (the token encoders and heads are the same for every backbone, so they are
 left out). All backbones of a scale live in one process and their steps are *interleaved*: round r
 runs one step of each, so noise from the shared machine falls on all of them alike. Per backbone the
 median over rounds is reported, CPU time (``time.process_time``, the process's own work) beside wall
@@ -32,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from lram_agents.backbones import build_backbone
+from lram_agents.backbones.base import final_state_unread
 from lram_agents.backbones.mamba import MambaConfig
 from lram_agents.backbones.transformer import TransformerConfig
 from lram_agents.backbones.xlstm import XLSTMConfig
@@ -98,7 +100,8 @@ class StepTimer:
 
     def step(self, timed: bool = True) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
-        y, _ = self.backbone(self.inputs)
+        with final_state_unread():  # as the trainer's step: the loss reads the outputs only
+            y, _ = self.backbone(self.inputs)
         y.square().mean().backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

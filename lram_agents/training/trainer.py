@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from lram_agents.backbones.base import final_state_unread
 from lram_agents.data.curriculum import CurriculumSampler
 from lram_agents.data.dataset import TrajectoryDataset
 from lram_agents.data.sampler import Batch, DataSource, TrajectorySampler
@@ -287,7 +288,7 @@ class Trainer:
         for i in range(self.config.validation_batches):
             for part in self.val_sampler.batch(i, self.dist.rank, self.dist.world_size):
                 part = part.to(self.dist.device)
-                with self._autocast():
+                with self._autocast(), final_state_unread():
                     logits = self.model(part.inputs).logits
                 mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask, part.action_sizes)
                 count = part.mask.sum()
@@ -392,7 +393,8 @@ class _Objective(nn.Module):
         total = torch.zeros((), device=parts[0].mask.device)
         for part in parts:
             if self.segment_steps is None:
-                logits = self.model(part.inputs).logits
+                with final_state_unread():  # only the logits are read
+                    logits = self.model(part.inputs).logits
             else:
                 logits = segment_forward(self.model, part.inputs, self.segment_steps).logits
             mean = self.model.head.loss(logits.float(), part.actions, part.spec, part.mask, part.action_sizes)
