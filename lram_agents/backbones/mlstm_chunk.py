@@ -73,15 +73,15 @@ def chunk_output(q, k, v, igate, fgate, state: MState | None, eps: float = 1e-6)
 
 def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
     """The state after the last token of the chunk (stabiliser m_last); k unscaled, as :func:`chunk_output` takes it."""
-    k = k / math.sqrt(k.shape[-1])
-    w = torch.exp(log_f_cum[..., -1:] - log_f_cum + igate - m_last.unsqueeze(-1))  # (B,NH,L)
+    # each token's weight in the new state, with k's 1 / sqrt(DH): (B,NH,L)
+    w = torch.exp(log_f_cum[..., -1:] - log_f_cum + igate - m_last.unsqueeze(-1)) / math.sqrt(k.shape[-1])
     kw = k * w.unsqueeze(-1)
     n = kw.sum(-2)  # (B,NH,DH)
     if state is None:
         return v.transpose(-1, -2) @ kw, n, m_last
     ct0, n0, m0 = state
     w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
-    return _decay_and_add(ct0, w0, kw, v), n + w0[..., None] * n0, m_last
+    return _decay_and_add(ct0, w0, k, w, v), n + w0[..., None] * n0, m_last
 
 
 def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
@@ -93,18 +93,21 @@ def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
     return q @ ct.transpose(-1, -2)
 
 
-def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, kw: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """C^T = w0 C0^T + sum_s v_s kw_s^T. The matrix state is the largest thing a step touches, so this is
+def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, k: torch.Tensor, w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """C^T = w0 C0^T + sum_s w_s v_s k_s^T. The matrix state is the largest thing a step touches, so this is
     one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which inductor
-    fuses into a single read and write of each row, written back into ``ct0`` when the state is donated; in
+    fuses into a single read and write of each row, written back into ``ct0`` when the state is donated. There the
+    token weight w_s goes with v_s, one number per row: inductor recomputes whatever multiplies k_s for every row,
+    and with it on k (scaled by a division) the loop spent more time dividing than reading the memory. In
     eager mode the decayed memory is written once and the new outer products are added to it in place
     (``baddbmm`` into a fresh tensor would first copy its input: at batch 16 of the 16M preset that copy took as
     long as the rest of the update)."""
-    if traced_step(kw.shape[-2]):
+    if traced_step(k.shape[-2]):
         ct = w0[..., None, None] * ct0
-        for s in range(kw.shape[-2]):
-            ct = ct + v[..., s, :, None] * kw[..., s, None, :]
+        for s in range(k.shape[-2]):
+            ct = ct + (v[..., s, :, None] * w[..., s, None, None]) * k[..., s, None, :]
         return ct0.copy_(ct) if state_is_donated() else ct
+    kw = k * w.unsqueeze(-1)
     ct = w0[..., None, None] * ct0
     if not ct.requires_grad:  # inference: in place, on the tensor just made
         ct.flatten(0, 1).baddbmm_(v.transpose(-1, -2).flatten(0, 1), kw.flatten(0, 1))
