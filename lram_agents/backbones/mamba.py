@@ -192,8 +192,8 @@ def selective_scan(x, delta, A, B, C, D, h0: torch.Tensor | None, chunk: int | N
     """
     if traced_step(x.shape[1]):
         # a compiled inference step (traced as part of the whole step): the recurrence, which inductor fuses into one
-        # pass over the SSM state; the parallel scan's (B, L, ED, N) temporaries and padding took 187 us of a 16M
-        # layer's step at batch 1, a third of the step (one thread)
+        # pass over the SSM state; the parallel scan's (B, L, ED, N) temporaries and padding took 187 us of each 16M
+        # layer's step at batch 1, a third of the step (one thread: 4.93 -> 4.22 ms CPU per step)
         return scan_chunk_recurrent(x, delta, A, B, C, D, h0)
     if compiled:
         run, chunk = compiled_fn(scan_chunk_recurrent, fullgraph=True), chunk or COMPILED_SCAN_CHUNK

@@ -115,8 +115,8 @@ def _stack_config(cfg: XLSTMConfig) -> xLSTMBlockStackConfig:
 
 def _step_gates(gate_in: torch.Tensor, igate: nn.Linear, fgate: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
     """Both gates' pre-activations (B, NH, L) of a compiled step's few tokens, as one product-sum over (2 NH, 3 inner)
-    weights: a vectorised reduction, where a frozen step's GEMM kernel for NH = 4 outputs ran at a tenth of the
-    bandwidth (16M xLSTM [1:0], batch 1, one thread: 21 us per gate and block, ~0.3 ms of a 5.5 ms step)."""
+    weights: a vectorised reduction, where a frozen step's GEMM kernel for NH = 4 outputs read its 48 KB in 21 us
+    per gate and block (16M xLSTM [1:0], batch 1, one thread: 0.965x of the step's CPU time, interleaved in one run)."""
     weight = torch.cat([igate.weight, fgate.weight])
     gates = (gate_in.unsqueeze(-2) * weight).sum(-1)
     if igate.bias is not None:
