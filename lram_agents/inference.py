@@ -6,8 +6,9 @@ the same signature that can be
 * compiled with ``torch.compile`` (one graph for a step with and one without episode starts, C++ wrapper on
   CPU; the Transformer attends over its whole preallocated cache so that its shapes stay the same, and
   slides its window outside the graph). It fuses the few hundred small element-wise ops of a step: the
-  zoo's T-Maze xLSTM acts in 0.43 ms instead of 1.2 ms; a 16M xLSTM [1:0] step at batch 1 goes from
-  ~5.2x to ~3.3x its floor, the bytes it reads over the measured read bandwidth (``benchmarks/latency.py``).
+  zoo's T-Maze xLSTM acts in 0.41 ms instead of 1.23 ms; a 16M xLSTM [1:0] step at batch 1 goes from
+  5.3x to 2.0x its floor, the bytes it reads over the measured read bandwidth, and Mamba's from 4.5x to 1.6x
+  (one thread, 2026-12-02, ``benchmarks/latency.py``; README "Speed").
   On CPU the weights are compiled in as constants (:class:`FrozenStep`): another 0.73x (xLSTM [1:0]) and 0.61x
   (Mamba) of the step's time at batch 1 of the 16M preset, no change at batch 16. Compiling takes seconds to
   tens of seconds (a 16M model's frozen step: 60-95 s, most of it timing GEMM kernels), so agents compile
