@@ -123,7 +123,7 @@ class Agent:
         compile: ``"auto"`` (default): the plain model call for the agent's first
             :data:`~lram_agents.inference.AUTO_COMPILE_AFTER` steps, then the step compiled with
             ``torch.compile`` (a one-time pause of seconds; an ``act`` of the zoo's T-Maze agent goes from ~1.2 ms
-            to ~0.43 ms); ``True``: compiled from the first step; ``False``: never. Where compiling fails
+            to ~0.41 ms); ``True``: compiled from the first step; ``False``: never. Where compiling fails
             (e.g. no C++ compiler) the agent warns once and stays on the plain path.
         precision: ``"bf16"`` weights (:func:`lram_agents.inference.make_step`).
     """

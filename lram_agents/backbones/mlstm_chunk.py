@@ -81,7 +81,7 @@ def final_state(k, v, igate, log_f_cum, m_last, state: MState | None) -> MState:
         return v.transpose(-1, -2) @ kw, n, m_last
     ct0, n0, m0 = state
     w0 = torch.exp(log_f_cum[..., -1] + m0 - m_last)  # (B,NH)
-    return _decay_and_add(ct0, w0, k, w, v), n + w0[..., None] * n0, m_last
+    return _decay_and_add(ct0, w0, k, w, kw, v), n + w0[..., None] * n0, m_last
 
 
 def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
@@ -93,9 +93,10 @@ def _readout(q: torch.Tensor, ct: torch.Tensor) -> torch.Tensor:
     return q @ ct.transpose(-1, -2)
 
 
-def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, k: torch.Tensor, w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """C^T = w0 C0^T + sum_s w_s v_s k_s^T. The matrix state is the largest thing a step touches, so this is
-    one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which inductor
+def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, k: torch.Tensor, w: torch.Tensor, kw: torch.Tensor,
+                   v: torch.Tensor) -> torch.Tensor:
+    """C^T = w0 C0^T + sum_s v_s kw_s^T, kw_s = w_s k_s (``kw``: the caller's product, which eager mode uses).
+    The matrix state is the largest thing a step touches, so this is one pass over it: under ``torch.compile`` an element-wise sum over the chunk's few tokens, which inductor
     fuses into a single read and write of each row, written back into ``ct0`` when the state is donated. There the
     token weight w_s goes with v_s, one number per row: inductor recomputes whatever multiplies k_s for every row,
     and with it on k (scaled by a division) the loop spent more time dividing than reading the memory. In
@@ -107,7 +108,6 @@ def _decay_and_add(ct0: torch.Tensor, w0: torch.Tensor, k: torch.Tensor, w: torc
         for s in range(k.shape[-2]):
             ct = ct + (v[..., s, :, None] * w[..., s, None, None]) * k[..., s, None, :]
         return ct0.copy_(ct) if state_is_donated() else ct
-    kw = k * w.unsqueeze(-1)
     ct = w0[..., None, None] * ct0
     if not ct.requires_grad:  # inference: in place, on the tensor just made
         ct.flatten(0, 1).baddbmm_(v.transpose(-1, -2).flatten(0, 1), kw.flatten(0, 1))
