@@ -24,12 +24,16 @@ Tests check each variant against the plain path.
 
 from __future__ import annotations
 
+import operator
 import warnings
+import weakref
 from typing import Callable, Literal
 
 import torch
 import torch._inductor.config
 from torch import nn
+from torch.nn.modules.module import (register_module_buffer_registration_hook, register_module_module_registration_hook,
+                                     register_module_parameter_registration_hook)
 
 from lram_agents.backbones import State
 from lram_agents.backbones.base import donating_state
@@ -94,8 +98,10 @@ def _donating(step: StepFn) -> StepFn:
 
 def weights_version(parameters) -> int:
     """The sum of the parameters' version counters: it grows with every in-place change of a weight."""
-    return sum(p._version for p in parameters)
+    return sum(map(_VERSION, parameters))
 
+
+_VERSION = operator.attrgetter("_version")
 
 #: Weights from this size on get inductor's own GEMM kernels in a frozen step (``max_autotune`` with its C++ GEMM
 #: template beside ATen's): with few rows per step they stream the weights ~2x faster than MKL's sgemm on this
@@ -111,35 +117,93 @@ class FrozenStep:
     in one run (2026-11-30): batch 1 xLSTM [1:0] 0.73x / 0.77x (two runs), Mamba 0.61x; batch 16 0.95x / 1.03x and
     0.99x (``benchmarks/frozen_step.py``; ``benchmarks/latency.py`` has the floor).
 
-    Freezing reads the weights when it compiles. Every call therefore compares the parameters' version counters
-    (bumped by every in-place change: an optimizer step, ``load_state_dict``) with those it compiled with; after
-    a change the step is compiled again without freezing, so it always equals ``model(...)``. Only grad-free calls
-    freeze (``torch.no_grad`` or ``inference_mode``, as :class:`lram_agents.Agent` acts); others compile unfrozen.
-    Changes that bypass the version counters (through ``param.data``) are not seen: the step keeps the old weights.
+    Freezing reads the weights when it compiles, and the step checks the model itself instead of through
+    torch.compile's guards (:func:`guards_on_step_inputs`). Every call compares the parameters' version counters
+    (bumped by every in-place change: an optimizer step, ``load_state_dict``) and the model's ``training`` flag with
+    those it compiled with, and :class:`ModelEdits` sees modules, parameters and buffers set on any of its modules
+    (LoRA adapters); after any of these the step is compiled again without freezing, with torch.compile's own guards,
+    so it always equals ``model(...)``. Only grad-free calls freeze (``torch.no_grad`` or ``inference_mode``, as
+    :class:`lram_agents.Agent` acts); others compile unfrozen. Not seen: weights changed through ``param.data``
+    (the step keeps the old ones) and hooks registered on the model's modules after it compiled (it does not run them).
     """
 
     def __init__(self, model: LRAMModel, donate_state: bool = False):
         self.model, self.donate_state = model, donate_state
         self.parameters = list(model.parameters())
         weight_bytes = sum(p.numel() * p.element_size() for p in self.parameters)
-        settings: dict = {"freezing": True}
+        # "freezing" in the options too: torch.compile tells backends apart by their options, and an unfrozen step of
+        # the same model (after a weight change) must not run this one's graphs, whose guards no longer see the change
+        options = {**compile_options("cpu"), "freezing": True, "guard_filter_fn": guards_on_step_inputs}
         if weight_bytes >= AUTOTUNE_GEMM_MIN_BYTES:
-            settings.update(max_autotune=True, max_autotune_gemm_backends="CPP,ATEN",
-                            autotune_num_choices_displayed=0, max_autotune_report_choices_stats=False)  # quietly
-        self.settings = torch._inductor.config.patch(settings)
-        self.step: StepFn = torch.compile(model, options=compile_options("cpu"))
+            options.update(max_autotune=True, max_autotune_gemm_backends="CPP,ATEN",
+                           autotune_num_choices_displayed=0, max_autotune_report_choices_stats=False)  # quietly
+        self.step: StepFn = torch.compile(model, options=options)
         if donate_state:
             self.step = _donating(self.step)
-        self.frozen, self.version = True, weights_version(self.parameters)
+        self.frozen, self.version, self.training = True, weights_version(self.parameters), model.training
+        self.edits = ModelEdits(model)
 
     def __call__(self, steps: Timesteps, state: State | None = None, episode_start: torch.Tensor | None = None) -> ModelOutput:
         # the cached list: walking model.parameters() costs ~0.1 ms a call
-        if self.frozen and weights_version(self.parameters) != self.version:
+        if self.frozen and (weights_version(self.parameters) != self.version or self.model.training != self.training
+                            or self.edits.seen):
             self.frozen, self.step = False, make_step(self.model, compile=True, freeze=False, donate_state=self.donate_state)
+            self.edits.close()
         if not self.frozen:
             return self.step(steps, state, episode_start)
-        with self.settings:  # inductor reads its settings when it (re)compiles, which may happen at any call
+        # torch.compile reads the setting when it traces (weights as constants, not inputs), which may happen at any
+        # call; one assignment each way costs less than inductor's config.patch context (~10 us a call)
+        config = torch._inductor.config
+        before, config.freezing = config.freezing, True
+        try:
             return self.step(steps, state, episode_start)
+        finally:
+            config.freezing = before
+
+
+def guards_on_step_inputs(guards: list) -> list[bool]:
+    """torch.compile's ``guard_filter_fn`` for a frozen step: keeps the guards on its arguments (shapes, dtypes,
+    ``episode_start`` given or ``None``), on global state (grad mode) and the identity of one weight (which model
+    this is: another model's call must not run these constants), drops the rest of those on the model and those on
+    module globals, which :class:`FrozenStep` checks itself. The model's guards are most of a step's ~1,500 (each
+    module's type and hooks, each parameter); evaluating them cost ~0.5 ms a step from flushed caches (16M xLSTM
+    [1:0], batch 1: 0.78 ms of guards, 0.12 ms with these). A trace without constants (a call with grad enabled)
+    keeps every guard."""
+    weights = [i for i, guard in enumerate(guards) if guard.guard_type == "ID_MATCH" and guard.name.startswith("self")]
+    if not weights:
+        return [True] * len(guards)
+    keep = [not (guard.is_global or guard.name.startswith("self")) for guard in guards]
+    keep[min(weights, key=lambda i: guards[i].name.count("._modules["))] = True  # the shallowest: cheapest to reach
+    return keep
+
+
+class ModelEdits:
+    """Sees modules, parameters and buffers set on any module of ``model`` after it is made (``seen``), through
+    torch's global registration hooks: what a frozen step would otherwise miss without torch.compile's guards
+    on the model. :meth:`close` removes the hooks (also when this object is collected)."""
+
+    def __init__(self, model: nn.Module):
+        self.seen = False
+        module_ids = frozenset(id(module) for module in model.modules())
+        this = weakref.ref(self)
+
+        def hook(module: nn.Module, name: str, value) -> None:
+            edits = this()
+            if edits is not None and id(module) in module_ids:
+                edits.seen = True
+
+        registrations = (register_module_module_registration_hook, register_module_parameter_registration_hook,
+                         register_module_buffer_registration_hook)
+        handles = [register(hook) for register in registrations]
+        self._remove = weakref.finalize(self, _remove_all, handles)
+
+    def close(self) -> None:
+        self._remove()
+
+
+def _remove_all(handles) -> None:
+    for handle in handles:
+        handle.remove()
 
 
 def compile_options(device_type: str) -> dict:

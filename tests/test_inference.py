@@ -226,6 +226,41 @@ def test_frozen_step_equals_the_plain_step_and_follows_weight_changes():
     assert not step.frozen
 
 
+def test_frozen_steps_tell_models_apart_and_follow_edits_of_the_model():
+    """A frozen step keeps torch.compile's guards on its arguments and on one weight's identity only
+    (``guards_on_step_inputs``): another model of the same config still runs its own constants, and a model edited
+    after the step compiled (LoRA adapters set on its modules; train mode) is stepped unfrozen, equal to its plain step."""
+    from lram_agents.lora import LoRAConfig, add_lora
+
+    torch.manual_seed(0)
+    first, second = (LRAMModel(compile_config("xlstm-1:0")).eval() for _ in range(2))
+    steps = random_timesteps(2, 1)
+
+    def logits(step, model):
+        return step(steps, model.init_state(2, "cpu")).logits
+
+    with torch.inference_mode():
+        step_one, step_two = make_step(first, compile=True), make_step(second, compile=True)
+        for _ in range(2):  # each model after the other, twice: every call finds both steps' graphs compiled
+            for step, model in ((step_one, first), (step_two, second)):
+                assert (logits(step, model) - logits(model, model)).abs().max().item() <= 1e-4
+        before = logits(first, first)
+    add_lora(first.backbone, LoRAConfig(rank=2))
+    with torch.no_grad():
+        for name, weight in first.named_parameters():
+            if name.endswith("lora_B"):
+                weight.normal_()  # zero at first: the adapters would not change the output
+    with torch.inference_mode():
+        edited = logits(first, first)
+        assert (edited - before).abs().max().item() > 1e-2
+        assert (logits(step_one, first) - edited).abs().max().item() <= 1e-4
+    assert not step_one.frozen and step_two.frozen
+    second.train()
+    with torch.inference_mode():
+        assert (logits(step_two, second) - logits(second, second)).abs().max().item() <= 1e-4
+    assert not step_two.frozen
+
+
 def test_auto_compile_does_not_freeze_weights_that_changed_while_acting(monkeypatch):
     """Online fine-tuning changes the weights between steps: the auto-compiled step is then not frozen, which
     would only cost a second compile at the next change."""

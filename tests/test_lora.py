@@ -93,3 +93,26 @@ def test_a_model_with_adapters_is_merged_before_new_adapters_are_added():
     steps = random_timesteps(1, 4)
     with torch.no_grad():
         torch.testing.assert_close(again(steps).logits, adapted(steps).logits, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", sorted(SMALL_BACKBONES))
+def test_adapters_act_on_the_fast_paths_of_an_inference_step_and_of_compiled_training(backbone):
+    """An inference step of a few rows reads the weights of plain linear layers directly (``base.linear``, the
+    xLSTM's gates as one product-sum); an adapted layer must still add its adapter there, and in the xLSTM's compiled
+    training kernel, whose gates then receive gradients."""
+    base = LRAMModel(small_config(backbone)).eval()
+    adapted = adapted_copy(base, LoRAConfig(rank=2))
+    perturb_adapters(adapted)
+    merged = merge_lora(adapted)
+    step = random_timesteps(1, 1)  # 3 rows: the few-row paths
+    with torch.inference_mode():
+        torch.testing.assert_close(adapted(step).logits, merged(step).logits, rtol=1e-3, atol=1e-4)
+    if backbone.startswith("xlstm"):
+        for model in (adapted, merged):
+            model.backbone.config.kernel = "compiled"
+        steps = random_timesteps(2, 8)
+        logits = adapted(steps).logits
+        torch.testing.assert_close(logits, merged(steps).logits, rtol=1e-3, atol=1e-4)
+        logits.square().mean().backward()
+        gate_adapters = [p for name, p in adapted.named_parameters() if "gate.lora_B" in name]
+        assert gate_adapters and all(p.grad is not None and p.grad.abs().sum() > 0 for p in gate_adapters)

@@ -127,12 +127,18 @@ def linear(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     sent the Transformer's attention down a path 4x slower at 25,600 cached timesteps.
     """
     rows = x.numel() // x.shape[-1]
-    if rows > SMALL_ROWS or x.device.type != "cpu" or torch.is_grad_enabled() or _frozen_compile():
+    if rows > SMALL_ROWS or x.device.type != "cpu" or torch.is_grad_enabled() or _frozen_compile() or not plain_linear(layer):
         return layer(x)
     y = torch.mm(layer.weight, x.reshape(rows, -1).t()).t()
     if layer.bias is not None:
         y = y + layer.bias  # keeps the transposed layout
     return y.contiguous().view(*x.shape[:-1], -1)  # row-major, as layer(x) returns it
+
+
+def plain_linear(layer: torch.nn.Module) -> bool:
+    """True if ``layer`` computes ``x W^T + b`` from its ``weight`` and ``bias`` alone, so that a fast path may use
+    them directly: not a layer with more to its forward (a LoRA adapter, :class:`lram_agents.lora.LoRALinear`)."""
+    return type(layer).forward is torch.nn.Linear.forward
 
 
 def _frozen_compile() -> bool:

@@ -25,7 +25,7 @@ from xlstm import (
     xLSTMBlockStackConfig,
 )
 
-from lram_agents.backbones.base import State, causal_conv, final_state_read, linear, reset_to_empty, traced_step
+from lram_agents.backbones.base import State, causal_conv, final_state_read, linear, plain_linear, reset_to_empty, traced_step
 from lram_agents.backbones.base import compiled as compiled_fn
 from lram_agents.backbones.mlstm_chunk import empty_mlstm_state, mlstm_chunkwise
 from lram_agents.backbones.mlstm_projections import headwise_linear, normed_gated_output, qkv_and_gates
@@ -202,7 +202,8 @@ class XLSTMBackbone(nn.Module):
         """q, k, v (B, NH, L, DH) and the gates' pre-activations (B, NH, L): the package's modules (plain path)
         or :func:`mlstm_projections.qkv_and_gates` on their weights (compiled training path)."""
         cell, heads = layer.mlstm_cell, layer.config.num_heads
-        if compiled:
+        plain_gates = plain_linear(cell.igate) and plain_linear(cell.fgate)  # LoRA-adapted gates run as modules
+        if compiled and plain_gates:
             return qkv_and_gates(x_conv, x_mlstm, heads, *_weights(layer.q_proj, layer.k_proj, layer.v_proj, cell.igate, cell.fgate))
         if torch.compiler.is_compiling():
             # a compiled step: the block-diagonal projections as product-sums, whose outputs inductor writes row-major;
@@ -213,7 +214,7 @@ class XLSTMBackbone(nn.Module):
             q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
         gate_in = torch.cat([q, k, v], dim=-1)
         B, L, _ = q.shape
-        if traced_step(L):
+        if traced_step(L) and plain_gates:
             igate, fgate = _step_gates(gate_in, cell.igate, cell.fgate)
         else:
             igate = cell.igate(gate_in).transpose(1, 2)  # (B, NH, L)
