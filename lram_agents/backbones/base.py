@@ -103,11 +103,15 @@ def causal_conv(conv: torch.nn.Conv1d, x: torch.Tensor, conv_state: torch.Tensor
 
 def _causal_conv(x: torch.Tensor, conv_state: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     padded = torch.cat([conv_state, x], dim=1)  # (B, K-1+L, D)
-    taps = weight[:, 0, :]  # (D, K); tap K-1 multiplies the newest input
     length = x.shape[1]
-    y = padded[:, :length] * taps[:, 0]
-    for k in range(1, taps.shape[1]):
-        y = y + padded[:, k : k + length] * taps[:, k]
+    taps = weight[:, 0, :].t()  # (K, D); tap K-1 multiplies the newest input
+    if traced_step(length):
+        # each tap's D weights in a row, as a frozen step's constant: inductor's loop over D, which fuses the
+        # activation after the convolution, then vectorises instead of reading the weights with a stride of K
+        taps = taps.contiguous()
+    y = padded[:, :length] * taps[0]
+    for k in range(1, taps.shape[0]):
+        y = y + padded[:, k : k + length] * taps[k]
     if bias is not None:
         y = y + bias
     return y, padded[:, length:]
